@@ -1,0 +1,95 @@
+/* tinygrad_rep.h: the one declaration of every C kernel (the truth both bindings follow).
+ *
+ * Conventions for every kernel:
+ *  - Arrays are dense, C-contiguous, row-major; sizes are int64_t element counts >= 0.
+ *  - The caller allocates every output; kernels never allocate what they return.
+ *  - "overwrites" means the output's old contents are ignored; "accumulates" means += .
+ *  - Pointers and sizes are validated by the binding layer (tinygrad_rep/backend/_checks.py)
+ *    before a call: kernels trust that sizes match the buffers and indices are in range.
+ *  - No kernel reads or writes outside [ptr, ptr + size); a zero size touches no memory.
+ *  - Results do not depend on the thread count (each output element is computed by one
+ *    thread, in one fixed order).
+ * The cffi cdef is generated from this file with preprocessor lines dropped, so keep
+ * declarations on plain lines (no macros inside prototypes).
+ */
+#ifndef TINYGRAD_REP_H
+#define TINYGRAD_REP_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- runtime: threads and SIMD level ---- */
+
+/* Set the number of OpenMP threads kernels may use (n < 1 means 1). */
+void tr_set_num_threads(int n);
+/* The number of threads kernels may use. */
+int tr_get_num_threads(void);
+/* The SIMD level the dispatched kernels run at: "avx512f", "avx2" or "default". */
+const char *tr_simd_level(void);
+/* The compiler flags the kernels were built with (a static string). */
+const char *tr_build_flags(void);
+
+/* ---- matmul (matmul.c) ----
+ * C[b] = op(A[b]) @ op(B[b])   (overwrites C), or
+ * C[b] += op(A[b]) @ op(B[b])  when accumulate != 0,   for b in [0, batch).
+ * op(A) is M x K: A is stored M x K, or K x M when trans_a != 0.
+ * op(B) is K x N: B is stored K x N, or N x K when trans_b != 0.
+ * Batches are stored one after another: A has batch*M*K elements, B batch*K*N, C batch*M*N.
+ */
+void tr_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *A, int trans_a, const float *B, int trans_b, float *C, int accumulate);
+void tr_matmul_f64(int64_t batch, int64_t M, int64_t N, int64_t K, const double *A, int trans_a, const double *B, int trans_b, double *C, int accumulate);
+
+/* ---- ReLU (relu.c), n elements ----
+ * forward:  out[i] = x[i] > 0 ? x[i] : 0, NaN stays NaN            (overwrites out)
+ * backward: out[i] = x[i] > 0 ? grad[i] : 0                         (overwrites out)
+ */
+void tr_relu_forward_f32(int64_t n, const float *x, float *out);
+void tr_relu_forward_f64(int64_t n, const double *x, double *out);
+void tr_relu_backward_f32(int64_t n, const float *x, const float *grad, float *out);
+void tr_relu_backward_f64(int64_t n, const double *x, const double *grad, double *out);
+
+/* ---- softmax and log-softmax along rows of a rows x cols array (softmax.c) ----
+ * softmax_forward:      out = exp(x - max) / sum(exp(x - max))             (overwrites out)
+ * softmax_backward:     out = y * (grad - sum(grad * y)), y = softmax(x)   (overwrites out)
+ * log_softmax_forward:  out = x - max - log(sum(exp(x - max)))             (overwrites out)
+ * log_softmax_backward: out = grad - exp(y) * sum(grad), y = log_softmax(x) (overwrites out)
+ * -inf entries give probability 0 / log-probability -inf; a row of all -inf gives NaN.
+ */
+void tr_softmax_forward_f32(int64_t rows, int64_t cols, const float *x, float *out);
+void tr_softmax_forward_f64(int64_t rows, int64_t cols, const double *x, double *out);
+void tr_softmax_backward_f32(int64_t rows, int64_t cols, const float *y, const float *grad, float *out);
+void tr_softmax_backward_f64(int64_t rows, int64_t cols, const double *y, const double *grad, double *out);
+void tr_log_softmax_forward_f32(int64_t rows, int64_t cols, const float *x, float *out);
+void tr_log_softmax_forward_f64(int64_t rows, int64_t cols, const double *x, double *out);
+void tr_log_softmax_backward_f32(int64_t rows, int64_t cols, const float *y, const float *grad, float *out);
+void tr_log_softmax_backward_f64(int64_t rows, int64_t cols, const double *y, const double *grad, double *out);
+
+/* ---- fused log-softmax + cross-entropy over rows x cols logits (softmax.c) ----
+ * forward:  losses[r] = logsumexp(logits[r]) - logits[r, targets[r]]  (overwrites losses)
+ *           probs = softmax(logits)                                   (overwrites probs)
+ * backward: out[r, c] = (probs[r, c] - (c == targets[r])) * grad[r]    (overwrites out)
+ * targets[r] must be in [0, cols) (checked by the binding layer).
+ */
+void tr_cross_entropy_forward_f32(int64_t rows, int64_t cols, const float *logits, const int64_t *targets, float *losses, float *probs);
+void tr_cross_entropy_forward_f64(int64_t rows, int64_t cols, const double *logits, const int64_t *targets, double *losses, double *probs);
+void tr_cross_entropy_backward_f32(int64_t rows, int64_t cols, const float *probs, const int64_t *targets, const float *grad, float *out);
+void tr_cross_entropy_backward_f64(int64_t rows, int64_t cols, const double *probs, const int64_t *targets, const double *grad, double *out);
+
+/* ---- embedding rows (embedding.c), weight is V x d ----
+ * gather:      out[i, :] = weight[indices[i], :] for i < n             (overwrites out, n x d)
+ * scatter_add: out[indices[i], :] += grad[i, :] for i < n, in order i  (accumulates into V x d)
+ * indices[i] must be in [0, V) (checked by the binding layer).
+ */
+void tr_embedding_gather_f32(int64_t n, int64_t d, const float *weight, const int64_t *indices, float *out);
+void tr_embedding_gather_f64(int64_t n, int64_t d, const double *weight, const int64_t *indices, double *out);
+void tr_embedding_scatter_add_f32(int64_t n, int64_t d, const float *grad, const int64_t *indices, float *out);
+void tr_embedding_scatter_add_f64(int64_t n, int64_t d, const double *grad, const int64_t *indices, double *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYGRAD_REP_H */
