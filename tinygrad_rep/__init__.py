@@ -1,0 +1,16 @@
+"""tinygrad_rep: a small reverse-mode autodiff engine with C kernels, for studying backprop.
+
+    import tinygrad_rep as tr
+    x = tr.Tensor([[1.0, 2.0]], requires_grad=True)
+    (x @ x.T).sum().backward()
+
+Layers: Tensor (tensor.py) -> Function graph (autograd.py) -> ops/ -> backend/ (C kernels via
+pybind11 or cffi, or the numpy reference) ; nn, optim, functional, models, data sit on Tensor.
+"""
+from .autograd import Function, no_grad, enable_grad, set_grad_enabled, is_grad_enabled, grad
+from .tensor import Tensor, tensor, concat, stack, matmul
+from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+from .backend import set_backend, get_backend, backend_info
+from . import functional
+
+__version__ = "0.1.0"

@@ -1,0 +1,188 @@
+"""Activations and losses built from Tensor ops (import as F).
+
+Every Tensor argument receives its gradient, float targets included. Definitions follow the
+usual conventions exactly (see each docstring) so results compare one-to-one with other
+libraries. All losses return the mean over the batch.
+"""
+import numpy as np
+
+from . import ops
+from .tensor import Tensor, concat
+
+
+def _t(x, name):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (np.ndarray, list, float, int, np.generic)):
+        return Tensor(x)
+    raise TypeError(f"{name}: expected a Tensor or an array, got {type(x).__name__}")
+
+
+def _same_shape(fn, a, an, b, bn):
+    if a.shape != b.shape:
+        raise ValueError(f"{fn}: {an} has shape {a.shape} but {bn} has shape {b.shape}")
+
+
+def _int_indices(x, name, upper):
+    """An integer index array with every entry in [0, upper), else IndexError/TypeError."""
+    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() >= upper):
+        bad = arr.min() if arr.min() < 0 else arr.max()
+        raise IndexError(f"{name} contains {bad}, out of range [0, {upper})")
+    return arr.astype(np.int64, copy=False)
+
+
+def relu(x):
+    return _t(x, "relu").relu()
+
+
+def sigmoid(x):
+    return _t(x, "sigmoid").sigmoid()
+
+
+def logsigmoid(x):
+    """log(sigmoid(x)) = -log(1 + exp(-x)), finite for any finite x."""
+    return _t(x, "logsigmoid").logsigmoid()
+
+
+def softmax(x, axis=-1):
+    return _t(x, "softmax").softmax(axis)
+
+
+def log_softmax(x, axis=-1):
+    return _t(x, "log_softmax").log_softmax(axis)
+
+
+def normalize(x, axis=-1, eps=1e-12):
+    """x / max(||x||_2, eps) along axis."""
+    x = _t(x, "normalize")
+    return x / x.norm(axis=axis, keepdims=True).clamp(lo=eps)
+
+
+def cosine_similarity(a, b, axis=-1, eps=1e-8):
+    """sum(a * b) / max(||a|| * ||b||, eps) along axis (a and b broadcast)."""
+    a, b = _t(a, "cosine_similarity"), _t(b, "cosine_similarity")
+    denom = (a.norm(axis=axis, keepdims=True) * b.norm(axis=axis, keepdims=True)).clamp(lo=eps)
+    return ((a * b) / denom).sum(axis=axis)
+
+
+def mse_loss(input, target):
+    """mean((input - target)^2); both receive gradients."""
+    input, target = _t(input, "mse_loss"), _t(target, "mse_loss")
+    _same_shape("mse_loss", input, "input", target, "target")
+    d = input - target
+    return (d * d).mean()
+
+
+def binary_cross_entropy_with_logits(logits, target):
+    """mean(-t log sigmoid(x) - (1 - t) log sigmoid(-x)), stable for any logits;
+    the target receives a gradient too (d/dt = -x / n)."""
+    logits, target = _t(logits, "binary_cross_entropy_with_logits"), _t(target, "binary_cross_entropy_with_logits")
+    _same_shape("binary_cross_entropy_with_logits", logits, "logits", target, "target")
+    return -(target * logits.logsigmoid() + (1 - target) * (-logits).logsigmoid()).mean()
+
+
+def cross_entropy(logits, targets):
+    """mean over rows of -log softmax(logits)[row, target]: logits (B, C), integer targets (B,).
+
+    Runs the fused log-softmax + NLL kernel. A target outside [0, C) raises IndexError.
+    """
+    logits = _t(logits, "cross_entropy")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must be 2-D (batch, classes), got shape {logits.shape}")
+    logits._float("cross_entropy")
+    t = _int_indices(targets, "cross_entropy: targets", logits.shape[1])
+    if t.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy: targets must have shape ({logits.shape[0]},), got {t.shape}")
+    return ops.CrossEntropy.apply(logits, targets=np.ascontiguousarray(t))
+
+
+def embedding(weight, indices):
+    """weight[indices] for a (V, d) weight and integer indices of any shape -> indices.shape + (d,).
+
+    Repeated indices accumulate gradient; an index outside [0, V) raises IndexError.
+    """
+    weight = _t(weight, "embedding")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
+    weight._float("embedding")
+    idx = _int_indices(indices, "embedding: indices", weight.shape[0])
+    return ops.Gather.apply(weight, indices=np.ascontiguousarray(idx))
+
+
+def _rows(x, name, fn):
+    x = _t(x, fn)
+    if x.ndim != 2:
+        raise ValueError(f"{fn}: {name} must be 2-D (batch, dim), got shape {x.shape}")
+    x._float(fn)
+    return x
+
+
+def nt_xent_loss(z1, z2, temperature=0.5):
+    """SimCLR's normalized-temperature cross-entropy over 2N anchors.
+
+    z = concat(z1, z2) (2N x d), rows L2-normalized; s = z z^T / temperature; for anchor i the
+    positive is i + N (or i - N); loss_i = -s[i, pos] + logsumexp over j != i of s[i, j];
+    returns the mean over the 2N anchors. The self-pair is excluded by setting its logit to
+    -inf, so it receives exactly zero gradient.
+    """
+    z1, z2 = _rows(z1, "z1", "nt_xent_loss"), _rows(z2, "z2", "nt_xent_loss")
+    _same_shape("nt_xent_loss", z1, "z1", z2, "z2")
+    if temperature <= 0:
+        raise ValueError(f"nt_xent_loss: temperature must be positive, got {temperature}")
+    n = z1.shape[0]
+    z = normalize(concat([z1, z2], axis=0), axis=1)
+    s = (z @ z.T) * (1.0 / temperature)
+    self_mask = np.zeros((2 * n, 2 * n), dtype=s.dtype)
+    np.fill_diagonal(self_mask, -np.inf)
+    targets = np.concatenate([np.arange(n, 2 * n), np.arange(0, n)])
+    return cross_entropy(s + self_mask, targets)
+
+
+def info_nce_loss(query, positive, negatives=None, temperature=0.1):
+    """InfoNCE with L2-normalized rows.
+
+    Without negatives: logits = q p^T / temperature, row i's target is i (the other rows'
+    positives are the negatives). With negatives (M x d): row i's logits are
+    [q_i . p_i, q_i . n_1, ..., q_i . n_M] / temperature with target 0. Mean over rows.
+    """
+    q, p = _rows(query, "query", "info_nce_loss"), _rows(positive, "positive", "info_nce_loss")
+    _same_shape("info_nce_loss", q, "query", p, "positive")
+    if temperature <= 0:
+        raise ValueError(f"info_nce_loss: temperature must be positive, got {temperature}")
+    q, p = normalize(q, axis=1), normalize(p, axis=1)
+    if negatives is None:
+        logits = (q @ p.T) * (1.0 / temperature)
+        return cross_entropy(logits, np.arange(q.shape[0]))
+    n = _rows(negatives, "negatives", "info_nce_loss")
+    if n.shape[1] != q.shape[1]:
+        raise ValueError(f"info_nce_loss: negatives have dim {n.shape[1]} but query has dim {q.shape[1]}")
+    n = normalize(n, axis=1)
+    pos = (q * p).sum(axis=1, keepdims=True)
+    logits = concat([pos, q @ n.T], axis=1) * (1.0 / temperature)
+    return cross_entropy(logits, np.zeros(q.shape[0], dtype=np.int64))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0):
+    """mean(max(||a - p||_2 - ||a - n||_2 + margin, 0)) over rows (the last axis is the vector)."""
+    a, p, n = (_t(x, "triplet_margin_loss") for x in (anchor, positive, negative))
+    _same_shape("triplet_margin_loss", a, "anchor", p, "positive")
+    _same_shape("triplet_margin_loss", a, "anchor", n, "negative")
+    return ((a - p).norm(axis=-1) - (a - n).norm(axis=-1) + margin).relu().mean()
+
+
+def skipgram_negative_sampling_loss(center, context, negatives):
+    """Word2vec's SGNS loss: center (B, d), context (B, d), negatives (B, K, d) ->
+    mean over B of -[log sigmoid(c . o) + sum_k log sigmoid(-c . n_k)]."""
+    c = _rows(center, "center", "skipgram_negative_sampling_loss")
+    o = _rows(context, "context", "skipgram_negative_sampling_loss")
+    _same_shape("skipgram_negative_sampling_loss", c, "center", o, "context")
+    neg = _t(negatives, "skipgram_negative_sampling_loss")
+    if neg.ndim != 3 or neg.shape[0] != c.shape[0] or neg.shape[2] != c.shape[1]:
+        raise ValueError(f"skipgram_negative_sampling_loss: negatives must have shape "
+                         f"({c.shape[0]}, K, {c.shape[1]}), got {neg.shape}")
+    pos = (c * o).sum(axis=1).logsigmoid()
+    negs = -(neg @ c.reshape(c.shape[0], c.shape[1], 1)).reshape(neg.shape[0], neg.shape[1])
+    return -(pos + negs.logsigmoid().sum(axis=1)).mean()

@@ -1,0 +1,16 @@
+"""The library's ops, one small Function class each, forward and backward side by side.
+
+elementwise.py  arithmetic and unary math (numpy on the forward side)
+reduce.py       sum, max, logsumexp, norm
+movement.py     reshape, transpose, expand, indexing, concat, cast
+matmul.py       matrix products (C kernel through the backend)
+nn.py           relu, softmax, log-softmax, cross-entropy, embedding (C kernels) and their
+                gradient Functions, which are ops too so that higher-order gradients work
+"""
+from .elementwise import (Add, Sub, Mul, Div, Neg, Pow, Exp, Log, Sqrt, Sigmoid, LogSigmoid,
+                          Tanh, Abs, Clamp)
+from .reduce import Sum, Max, LogSumExp, Norm
+from .movement import Reshape, Transpose, Expand, Getitem, IndexAdd, Concat, Cast
+from .matmul import MatMul
+from .nn import (ReLU, ReLUGrad, Softmax, SoftmaxGrad, LogSoftmax, LogSoftmaxGrad,
+                 CrossEntropy, CrossEntropyGrad, Gather, ScatterAdd)

@@ -1,0 +1,47 @@
+"""Matrix product through the backend's matmul kernel (transpose flags, batched).
+
+C = op(A) @ op(B), op = optional transpose of the last two axes. The gradients are matmuls
+with other transpose flags, so backward never materialises a transposed copy:
+    dA = g @ op(B)^T      (or its transpose when A was used transposed)
+    dB = op(A)^T @ g      (or its transpose when B was used transposed)
+"""
+import numpy as np
+
+from ..autograd import Function
+from .. import backend
+
+
+class MatMul(Function):
+    """C = op(A) @ op(B) for operands with at least 2 dimensions (leading axes broadcast)."""
+    @staticmethod
+    def forward(ctx, a, b, trans_a=False, trans_b=False):
+        ctx.trans_a, ctx.trans_b = trans_a, trans_b
+        ctx.save_for_backward(a, b)
+        be = backend.current()
+        if a.ndim == 2 and b.ndim == 2:
+            return be.matmul(a, b, trans_a=trans_a, trans_b=trans_b)
+        if b.ndim == 2 and not trans_a:
+            # stacked rows times one matrix: one big 2-D product, no batch loop
+            out = be.matmul(a.reshape(-1, a.shape[-1]), b, trans_b=trans_b)
+            return out.reshape(a.shape[:-1] + out.shape[-1:])
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+        b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+        out = be.matmul(a3, b3, trans_a=trans_a, trans_b=trans_b)
+        return out.reshape(batch + out.shape[-2:])
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ta, tb = ctx.trans_a, ctx.trans_b
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            da = (MatMul.apply(b, g, trans_a=tb, trans_b=True) if ta
+                  else MatMul.apply(g, b, trans_b=not tb))
+        if ctx.needs_input_grad[1]:
+            if b.ndim == 2 and a.ndim > 2 and not ta:
+                # fold the stacked rows so dB is one 2-D product, not a batch to be summed
+                a, g = a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
+            db = (MatMul.apply(g, a, trans_a=True, trans_b=ta) if tb
+                  else MatMul.apply(a, g, trans_a=not ta))
+        return da, db

@@ -1,0 +1,390 @@
+"""Tensor: a numpy array plus what reverse-mode autodiff needs (grad, requires_grad, graph link).
+
+Every method below is written out (no op is attached by introspection) and calls one
+Function from ops/; broadcasting follows numpy and is undone once, in autograd.
+"""
+import numpy as np
+
+from . import autograd
+from . import ops
+from .ops.reduce import normalize_axis
+
+_FLOAT_DEFAULT = np.float32
+
+
+def _to_array(data, dtype):
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.array(data, dtype=np.dtype(dtype))
+    if isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data)
+        if arr.dtype == np.float16:
+            return arr.astype(np.float32)  # float16 is widened: kernels run float32/float64
+        if arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+            return arr.astype(np.float64)
+        if arr.dtype.kind in "fiub":
+            return arr
+        raise TypeError(f"Tensor: unsupported dtype {arr.dtype} (use float32, float64, int or bool)")
+    try:
+        return np.array(data, dtype=_FLOAT_DEFAULT)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {e}") from None
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it for backprop.
+
+    Tensor(data, requires_grad=False, dtype=None): data is an array, a nested list or a scalar;
+    the array is copied. Python lists and scalars become float32; numpy float32/float64 arrays
+    keep their dtype (float16 is widened to float32); integer and bool arrays stay as they are
+    (for indices and targets) but cannot require gradients.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "_retains_grad", "name",
+                 "__weakref__")
+    __array_ufunc__ = None  # numpy defers to Tensor's reflected operators (ndarray * Tensor)
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = _to_array(data, dtype)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._ctx = None
+        self._hooks = None
+        self._retains_grad = False
+        self.name = None
+
+    @classmethod
+    def _wrap(cls, data):
+        """Internal constructor: wraps an array without copying or checking."""
+        t = object.__new__(cls)
+        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        t.requires_grad = False
+        t.grad = t._ctx = t._hooks = t.name = None
+        t._retains_grad = False
+        return t
+
+    # ---- basic properties ----
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        """The Function node that produced this tensor (None for leaves)."""
+        return self._ctx
+
+    def numpy(self):
+        """The underlying ndarray (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __repr__(self):
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        fn = f", grad_fn={self._ctx.name}" if self._ctx is not None else ""
+        body = np.array2string(self.data, separator=", ", precision=4, threshold=20)
+        return f"Tensor({body}, dtype={self.dtype}{extra}{fn})"
+
+    # ---- autograd ----
+    def backward(self, grad=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad.
+
+        A scalar output needs no grad; otherwise pass grad with the output's shape
+        (ValueError if missing). Gradients add up across calls until zeroed. With
+        create_graph=True the gradients are recorded so they can be differentiated again.
+        """
+        root = autograd._root_grad(self, grad)
+        autograd.run_backward([self], [root], create_graph=create_graph)
+
+    def detach(self):
+        """The same data, cut off from the graph (shares memory)."""
+        return Tensor._wrap(self.data)
+
+    def register_hook(self, fn):
+        """Call fn(grad) when this tensor's gradient is computed; a non-None return replaces it.
+
+        Returns a handle whose remove() unregisters the hook.
+        """
+        if not self.requires_grad:
+            raise ValueError("register_hook: this tensor does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        hooks = self._hooks
+
+        class _Handle:
+            def remove(self_):
+                if fn in hooks:
+                    hooks.remove(fn)
+        return _Handle()
+
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise ValueError("retain_grad: this tensor does not require grad")
+        self._retains_grad = True
+
+    def requires_grad_(self, flag=True):
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def astype(self, dtype):
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind != "f" or self.dtype.kind != "f":
+            return Tensor._wrap(self.data.astype(dtype))
+        return ops.Cast.apply(self, dtype=dtype)
+
+    # ---- arithmetic (numpy broadcasting; scalars take this tensor's dtype) ----
+    def _lift(self, other):
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, np.ndarray) and other.ndim > 0:
+            return Tensor._wrap(other if other.dtype.kind == "f" else other.astype(self.dtype))
+        if isinstance(other, (int, float, bool, np.generic, np.ndarray)):
+            dtype = self.dtype if self.dtype.kind == "f" else np.result_type(self.dtype, other)
+            return Tensor._wrap(np.asarray(other, dtype=dtype))
+        raise TypeError(f"unsupported operand type for a Tensor op: {type(other).__name__}")
+
+    def __add__(self, other): return ops.Add.apply(self, self._lift(other))
+    def __radd__(self, other): return ops.Add.apply(self._lift(other), self)
+    def __sub__(self, other): return ops.Sub.apply(self, self._lift(other))
+    def __rsub__(self, other): return ops.Sub.apply(self._lift(other), self)
+    def __mul__(self, other): return ops.Mul.apply(self, self._lift(other))
+    def __rmul__(self, other): return ops.Mul.apply(self._lift(other), self)
+    def __truediv__(self, other): return ops.Div.apply(self, self._lift(other))
+    def __rtruediv__(self, other): return ops.Div.apply(self._lift(other), self)
+    def __neg__(self): return ops.Neg.apply(self)
+    def __pos__(self): return self
+
+    def __pow__(self, p):
+        if isinstance(p, Tensor) or (isinstance(p, np.ndarray) and p.ndim > 0):
+            raise TypeError("x ** p takes a scalar exponent p; for a tensor exponent use (p * x.log()).exp()")
+        return ops.Pow.apply(self, p=float(p))
+
+    def __matmul__(self, other): return matmul(self, self._lift(other))
+    def __rmatmul__(self, other): return matmul(self._lift(other), self)
+
+    # comparisons give bool tensors outside the graph (masks); == keeps Python identity semantics
+    def __lt__(self, other): return Tensor._wrap(self.data < np.asarray(other))
+    def __le__(self, other): return Tensor._wrap(self.data <= np.asarray(other))
+    def __gt__(self, other): return Tensor._wrap(self.data > np.asarray(other))
+    def __ge__(self, other): return Tensor._wrap(self.data >= np.asarray(other))
+    __hash__ = object.__hash__
+
+    # ---- unary math ----
+    def exp(self): return ops.Exp.apply(self)
+    def log(self): return ops.Log.apply(self)
+    def sqrt(self): return ops.Sqrt.apply(self)
+    def relu(self): return ops.ReLU.apply(self._float("relu"))
+    def sigmoid(self): return ops.Sigmoid.apply(self)
+    def logsigmoid(self): return ops.LogSigmoid.apply(self)
+    def tanh(self): return ops.Tanh.apply(self)
+    def abs(self): return ops.Abs.apply(self)
+
+    def clamp(self, lo=None, hi=None):
+        """min(max(x, lo), hi); the gradient is 1 strictly inside the bounds, else 0."""
+        return ops.Clamp.apply(self, lo=lo, hi=hi)
+
+    def _float(self, what):
+        if self.dtype.kind != "f":
+            raise TypeError(f"{what}: needs a floating-point tensor, got dtype {self.dtype}")
+        return self
+
+    def softmax(self, axis=-1):
+        """exp(x) / sum(exp(x)) along axis (the row max is subtracted first: huge logits are safe)."""
+        return self._last_axis(ops.Softmax, axis, "softmax")
+
+    def log_softmax(self, axis=-1):
+        """x - logsumexp(x) along axis; -inf entries stay -inf with a finite gradient."""
+        return self._last_axis(ops.LogSoftmax, axis, "log_softmax")
+
+    def _last_axis(self, fn, axis, what):
+        self._float(what)
+        if self.ndim == 0:
+            raise ValueError(f"{what}: needs at least 1 dimension, got a 0-d tensor")
+        axis, = normalize_axis(axis, self.ndim)
+        if axis == self.ndim - 1:
+            return fn.apply(self)
+        perm = list(range(self.ndim))
+        perm[axis], perm[-1] = perm[-1], perm[axis]
+        return fn.apply(self.transpose(*perm)).transpose(*perm)
+
+    # ---- reductions ----
+    def sum(self, axis=None, keepdims=False):
+        return ops.Sum.apply(self, axes=normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        axes = normalize_axis(axis, self.ndim)
+        count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
+        return ops.Sum.apply(self, axes=axes, keepdims=keepdims) * (1.0 / count if count else np.nan)
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum over axis; ties share the gradient equally."""
+        return ops.Max.apply(self, axes=normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    def logsumexp(self, axis=-1, keepdims=False):
+        return ops.LogSumExp.apply(self, axes=normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    def norm(self, axis=None, keepdims=False):
+        """L2 norm over axis (gradient 0 where the norm is 0)."""
+        return ops.Norm.apply(self, axes=normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    # ---- shape ----
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            new = np.empty(self.shape, dtype=bool).reshape(shape).shape  # validates, resolves -1
+        except ValueError:
+            raise ValueError(f"cannot reshape a tensor of shape {self.shape} into {shape}") from None
+        if new == self.shape:
+            return self
+        return ops.Reshape.apply(self, shape=new)
+
+    def transpose(self, *axes):
+        """Permute axes; with no arguments, reverse them (so x.transpose() == x.T)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if not axes:
+            axes = tuple(range(self.ndim))[::-1]
+        if sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
+            raise ValueError(f"transpose: {axes} is not a permutation of the {self.ndim} axes")
+        axes = tuple(a % self.ndim for a in axes)
+        if axes == tuple(range(self.ndim)):
+            return self
+        return ops.Transpose.apply(self, axes=axes)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def expand(self, *shape):
+        """Broadcast to `shape` (the gradient is summed back)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if tuple(shape) == self.shape:
+            return self
+        try:
+            np.broadcast_shapes(self.shape, shape)
+        except ValueError:
+            raise ValueError(f"cannot broadcast shape {self.shape} to {tuple(shape)}") from None
+        return ops.Expand.apply(self, shape=tuple(shape))
+
+    def __getitem__(self, index):
+        return ops.Getitem.apply(self, index=_plain_index(index))
+
+    def flatten(self):
+        return self.reshape(-1)
+
+
+def _plain_index(index):
+    """Tensors inside an index become arrays; float arrays are refused (numpy would too)."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, Tensor):
+        index = index.data
+    if isinstance(index, list):
+        index = np.asarray(index)
+    if isinstance(index, np.ndarray) and index.dtype.kind not in "iub":
+        raise IndexError(f"index arrays must be integers or booleans, got dtype {index.dtype}")
+    return index
+
+
+autograd._Tensor = Tensor
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """Same as Tensor(data, requires_grad, dtype)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def matmul(a, b):
+    """a @ b with numpy's rules: 1-D operands are promoted and the added axis removed again;
+    leading axes broadcast (batched matmul)."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: operands must have at least 1 dimension (use * for scalars)")
+    a._float("matmul"), b._float("matmul")
+    a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
+    b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
+                         f"({a2.shape[-1]} != {b2.shape[-2]})")
+    try:
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
+    if a2.dtype != b2.dtype:
+        common = np.result_type(a2.dtype, b2.dtype)
+        a2, b2 = a2.astype(common), b2.astype(common)
+    out = ops.MatMul.apply(a2, b2)
+    if a.ndim == 1 and b.ndim == 1:
+        return out.reshape(())
+    if a.ndim == 1:
+        return out.reshape(batch + (b2.shape[-1],))
+    if b.ndim == 1:
+        return out.reshape(out.shape[:-1])
+    return out
+
+
+def concat(tensors, axis=0):
+    """Join tensors along an existing axis."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concat: needs at least one tensor")
+    nd = tensors[0].ndim
+    if nd == 0:
+        raise ValueError("concat: zero-dimensional tensors cannot be concatenated")
+    axis, = normalize_axis(axis, nd)
+    for i, t in enumerate(tensors):
+        if t.ndim != nd or t.shape[:axis] + t.shape[axis + 1:] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1:]:
+            raise ValueError(f"concat: tensor {i} has shape {t.shape}, which does not match "
+                             f"{tensors[0].shape} outside axis {axis}")
+    return ops.Concat.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis=0):
+    """Join tensors of equal shape along a new axis."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    shape = tensors[0].shape
+    for i, t in enumerate(tensors):
+        if t.shape != shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape}, expected {shape}")
+    axis, = normalize_axis(axis, len(shape) + 1)
+    new = shape[:axis] + (1,) + shape[axis:]
+    return concat([t.reshape(new) for t in tensors], axis=axis)
