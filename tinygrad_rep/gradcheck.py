@@ -39,20 +39,20 @@ def _as_inputs(inputs):
     return inputs
 
 
-def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0):
-    """Check fn's gradients numerically; return True or raise GradcheckError.
-
-    fn(*inputs) must return a Tensor. Only inputs with requires_grad are checked; the others
-    are passed through unchanged. A check passes when |analytic - numerical| <= atol +
-    rtol * |numerical| for every element. Defaults come from the inputs' dtype (see _DEFAULTS).
-    """
-    inputs = _as_inputs(inputs)
+def _tolerances(inputs, eps, atol, rtol):
     dtype = max((x.dtype for x in inputs if x.requires_grad), key=lambda d: d.itemsize)
     d_eps, d_atol, d_rtol = _DEFAULTS.get(np.dtype(dtype), _DEFAULTS[np.dtype(np.float32)])
-    eps = d_eps if eps is None else eps
-    atol = d_atol if atol is None else atol
-    rtol = d_rtol if rtol is None else rtol
+    return (d_eps if eps is None else eps, d_atol if atol is None else atol,
+            d_rtol if rtol is None else rtol)
 
+
+def gradient_pairs(fn, inputs, eps=1e-6, seed=0):
+    """Yield (input index, analytic array, numerical array) for every input that requires grad.
+
+    The analytic side is one backward pass of sum(v * fn(*inputs)) for a fixed random v; the
+    numerical side is central differences of the same scalar, evaluated on float64 copies.
+    """
+    inputs = _as_inputs(inputs)
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
@@ -62,13 +62,11 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0):
         analytic = autograd.grad(out, checked, grad_outputs=Tensor(v, dtype=out.dtype), allow_unused=True)
     else:
         analytic = [None] * len(checked)
-
     copies = [Tensor(x.data.astype(np.float64), requires_grad=x.requires_grad) if x.dtype.kind == "f"
               else x for x in inputs]
 
     def f():
-        y = fn(*copies)
-        return float(np.sum(np.asarray(y.data, dtype=np.float64) * v))
+        return float(np.sum(np.asarray(fn(*copies).data, dtype=np.float64) * v))
 
     k = 0
     for i, x in enumerate(inputs):
@@ -78,6 +76,7 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0):
         a = np.zeros(x.shape) if a is None else np.asarray(a.data, dtype=np.float64)
         k += 1
         flat = copies[i].data.reshape(-1)
+        num = np.empty(flat.size)
         for j in range(flat.size):
             orig = flat[j]
             flat[j] = orig + eps
@@ -85,17 +84,44 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0):
             flat[j] = orig - eps
             fm = f()
             flat[j] = orig
-            num = (fp - fm) / (2 * eps)
-            an = a.reshape(-1)[j]
-            tol = atol + rtol * abs(num)
-            if not abs(an - num) <= tol:  # also catches NaN
-                idx = np.unravel_index(j, x.shape) if x.ndim else ()
-                raise GradcheckError(
-                    f"gradcheck failed for input {i} (shape {x.shape}, dtype {x.dtype}) at element "
-                    f"{tuple(int(t) for t in idx)}: analytic {an!r}, numerical {num!r}, "
-                    f"difference {abs(an - num):.3g} > tolerance {tol:.3g} (atol={atol}, rtol={rtol})",
-                    input_index=i, element=idx, analytic=an, numerical=num, tolerance=tol)
+            num[j] = (fp - fm) / (2 * eps)
+        yield i, a, num.reshape(x.shape)
+
+
+def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0):
+    """Check fn's gradients numerically; return True or raise GradcheckError.
+
+    fn(*inputs) must return a Tensor. Only inputs with requires_grad are checked; the others
+    are passed through unchanged. A check passes when |analytic - numerical| <= atol +
+    rtol * |numerical| for every element. Defaults come from the inputs' dtype (see _DEFAULTS).
+    """
+    inputs = _as_inputs(inputs)
+    eps, atol, rtol = _tolerances(inputs, eps, atol, rtol)
+    for i, a, num in gradient_pairs(fn, inputs, eps, seed):
+        tol = atol + rtol * np.abs(num)
+        bad = ~(np.abs(a - num) <= tol)  # NaN counts as bad
+        if bad.any():
+            j = int(np.flatnonzero(bad.reshape(-1))[0])
+            idx = tuple(int(t) for t in np.unravel_index(j, a.shape)) if a.ndim else ()
+            an, nu, tl = float(a.reshape(-1)[j]), float(num.reshape(-1)[j]), float(tol.reshape(-1)[j])
+            x = inputs[i]
+            raise GradcheckError(
+                f"gradcheck failed for input {i} (shape {x.shape}, dtype {x.dtype}) at element "
+                f"{idx}: analytic {an!r}, numerical {nu!r}, difference {abs(an - nu):.3g} > "
+                f"tolerance {tl:.3g} (atol={atol}, rtol={rtol})",
+                input_index=i, element=idx, analytic=an, numerical=nu, tolerance=tl)
     return True
+
+
+def max_gradient_error(fn, inputs, eps=None, seed=0):
+    """The largest |analytic - numerical| over all inputs and elements (for reports)."""
+    inputs = _as_inputs(inputs)
+    eps, _, _ = _tolerances(inputs, eps, None, None)
+    worst = 0.0
+    for _, a, num in gradient_pairs(fn, inputs, eps, seed):
+        if a.size:
+            worst = max(worst, float(np.max(np.abs(a - num))))
+    return worst
 
 
 def gradgradcheck(fn, inputs, grad_outputs=None, eps=None, atol=None, rtol=None, seed=0):
