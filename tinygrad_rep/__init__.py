@@ -14,5 +14,7 @@ from .backend import set_backend, get_backend, backend_info
 from . import functional
 from . import nn, optim
 from .serialization import save, load
+from . import viz
+from .instruments import trace, profile, detect_anomaly, compare_gradients, AnomalyError
 
 __version__ = "0.1.0"

@@ -20,6 +20,9 @@ import numpy as np
 _grad_enabled = True
 # Observers (trace, profiler, anomaly detection) see every forward and backward step.
 # The list is empty unless one of them is active, so the fast path costs one truth test.
+# Protocol: before_forward(ctx); after_forward(ctx, out, seconds); optional
+# before_backward(node, grad_out); after_backward(node, grad_out, input_grads, seconds, accumulated).
+# While observed, apply keeps its keyword arguments on ctx._params (for replaying the op).
 _observers = []
 _Tensor = None  # set by tensor.py (the class is defined there; this avoids an import cycle)
 
@@ -148,6 +151,7 @@ class Function:
 
 
 def _apply_observed(cls, ctx, inputs, params):
+    ctx._params = params  # kept so instruments can replay the op (compare_gradients)
     for obs in _observers:
         obs.before_forward(ctx)
     t0 = time.perf_counter()
@@ -239,6 +243,10 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
                 if ctx is None:
                     continue
             if _observers:
+                for obs in list(_observers):
+                    before = getattr(obs, "before_backward", None)
+                    if before is not None:
+                        before(node, g)
                 t0 = time.perf_counter()
             in_grads = ctx.backward(ctx, g)
             if not isinstance(in_grads, tuple):

@@ -1,0 +1,182 @@
+"""Shared pieces of the instruments: the observer base class, where user code created a node,
+norms and small text-table and file helpers.
+
+An instrument is an observer of the autograd engine (see autograd._observers): entering its
+`with` block appends it to the observer list, leaving removes it, so nothing is observed and
+nothing costs anything outside the block.
+"""
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+from .. import autograd
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Parts of the package that are user-level code (models, commands, the tour): a creation site
+# inside them is worth showing. Everything else in the package is the engine itself.
+_USER_LEVEL = ("models", "commands", "tour.py", "examples")
+
+
+class Observer:
+    """Base class of the instruments: a context manager that observes the engine while active.
+
+    Subclasses override any of the callbacks; the defaults do nothing.
+    """
+
+    def __enter__(self):
+        autograd._observers.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        if self in autograd._observers:
+            autograd._observers.remove(self)
+        return False
+
+    def before_forward(self, ctx):
+        pass
+
+    def after_forward(self, ctx, out, seconds):
+        pass
+
+    def before_backward(self, node, grad_out):
+        pass
+
+    def after_backward(self, node, grad_out, input_grads, seconds, accumulated):
+        pass
+
+
+def is_engine_file(filename):
+    """True for a source file of the engine (tensor, autograd, ops, nn, ...), not user code."""
+    path = os.path.abspath(filename)
+    if not path.startswith(_PACKAGE_DIR + os.sep):
+        return False
+    rel = path[len(_PACKAGE_DIR) + 1:]
+    return not rel.startswith(_USER_LEVEL)
+
+
+class Site:
+    """Where user code created a node: file, line, function and the source line itself."""
+
+    __slots__ = ("filename", "lineno", "function", "code")
+
+    def __init__(self, filename, lineno, function, code):
+        self.filename, self.lineno, self.function, self.code = filename, lineno, function, code
+
+    def __str__(self):
+        return f"{self.filename}:{self.lineno} in {self.function}"
+
+    def to_dict(self):
+        return {"file": self.filename, "line": self.lineno, "function": self.function, "code": self.code}
+
+
+def user_site(depth=1):
+    """The first stack frame (starting `depth` frames above the caller) outside the engine."""
+    import linecache
+    frame = sys._getframe(depth + 1)
+    while frame is not None and is_engine_file(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    code = frame.f_code
+    line = linecache.getline(code.co_filename, frame.f_lineno).strip()
+    return Site(code.co_filename, frame.f_lineno, code.co_name, line)
+
+
+def short_path(filename):
+    """A file name relative to the working directory when it is below it (shorter messages)."""
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if rel.startswith("..") else rel
+
+
+def norm(x):
+    """L2 norm of a Tensor or array as a Python float (None stays None), computed in float64."""
+    if x is None:
+        return None
+    a = x.data if hasattr(x, "data") and not isinstance(x, np.ndarray) else x
+    a = np.asarray(a)
+    if a.size == 0:
+        return 0.0
+    return float(np.sqrt(np.sum(np.square(a, dtype=np.float64))))
+
+
+def label_of(t):
+    """How a tensor is called in tables and drawings: its name, its op, or 'leaf'/'const'."""
+    if t._ctx is not None:
+        return t._ctx.name
+    if t.name:
+        return t.name
+    return "leaf" if t.requires_grad else "const"
+
+
+def shape_str(shape):
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def fmt(x, spec=".3g"):
+    return "-" if x is None else format(x, spec)
+
+
+def table(headers, rows, align=None):
+    """Plain-text table: columns padded to their widest cell; align is a string of 'l'/'r'."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    align = align or "l" * len(headers)
+
+    def line(r):
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align)).rstrip()
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def write_text(path, text):
+    """Write text atomically (temporary file in the same folder, then rename)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def dumps(obj, indent=1):
+    """JSON text; NaN and infinities (a trace of a broken backward has them) become strings."""
+    return json.dumps(_clean(obj), indent=indent, allow_nan=False, default=_json_default)
+
+
+def _clean(o):
+    if isinstance(o, float) and not np.isfinite(o):
+        return "NaN" if o != o else ("Infinity" if o > 0 else "-Infinity")
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, np.generic):
+        return _clean(o.item())
+    return o
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
