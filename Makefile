@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: demo test setup data bench bench-kernels sanitize clean
+.PHONY: demo test setup data graphviz bench bench-kernels sanitize clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,14 @@ $(STAMP): $(PY) pyproject.toml setup.py $(wildcard csrc/*.c csrc/*.h csrc/*.cpp 
 data: $(STAMP)
 	-$(PY) scripts/make_data.py
 
-demo: $(STAMP) data
+# Graphviz renders `tinygrad-rep graph` to .svg/.png; without it graphs are written as .dot only.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || ( command -v apt-get >/dev/null 2>&1 && \
+	  ( apt-get install -y -q graphviz >/dev/null 2>&1 || \
+	    ( apt-get update -q >/dev/null 2>&1 && apt-get install -y -q graphviz >/dev/null 2>&1 ) ) ) || \
+	  echo "graphviz could not be installed: graphs will be written as .dot only"
+
+demo: $(STAMP) data graphviz
 	$(VENV)/bin/tinygrad-rep demo --out $(OUT)
 
 test: $(STAMP)
