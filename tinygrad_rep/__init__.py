@@ -12,6 +12,7 @@ from .tensor import Tensor, tensor, concat, stack, matmul
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .backend import set_backend, get_backend, backend_info
 from . import functional
+from . import testing
 from . import nn, optim
 from .serialization import save, load
 from . import viz

@@ -179,14 +179,14 @@ class Tensor:
             return Tensor._wrap(np.asarray(other, dtype=dtype))
         raise TypeError(f"unsupported operand type for a Tensor op: {type(other).__name__}")
 
-    def __add__(self, other): return ops.Add.apply(self, self._lift(other))
-    def __radd__(self, other): return ops.Add.apply(self._lift(other), self)
-    def __sub__(self, other): return ops.Sub.apply(self, self._lift(other))
-    def __rsub__(self, other): return ops.Sub.apply(self._lift(other), self)
-    def __mul__(self, other): return ops.Mul.apply(self, self._lift(other))
-    def __rmul__(self, other): return ops.Mul.apply(self._lift(other), self)
-    def __truediv__(self, other): return ops.Div.apply(self, self._lift(other))
-    def __rtruediv__(self, other): return ops.Div.apply(self._lift(other), self)
+    def __add__(self, other): return _binary(ops.Add, self, self._lift(other))
+    def __radd__(self, other): return _binary(ops.Add, self._lift(other), self)
+    def __sub__(self, other): return _binary(ops.Sub, self, self._lift(other))
+    def __rsub__(self, other): return _binary(ops.Sub, self._lift(other), self)
+    def __mul__(self, other): return _binary(ops.Mul, self, self._lift(other))
+    def __rmul__(self, other): return _binary(ops.Mul, self._lift(other), self)
+    def __truediv__(self, other): return _binary(ops.Div, self, self._lift(other))
+    def __rtruediv__(self, other): return _binary(ops.Div, self._lift(other), self)
     def __neg__(self): return ops.Neg.apply(self)
     def __pos__(self): return self
 
@@ -236,6 +236,8 @@ class Tensor:
         self._float(what)
         if self.ndim == 0:
             raise ValueError(f"{what}: needs at least 1 dimension, got a 0-d tensor")
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"{what}: axis must be an int, got {axis!r}")
         axis, = normalize_axis(axis, self.ndim)
         if axis == self.ndim - 1:
             return fn.apply(self)
@@ -309,6 +311,20 @@ class Tensor:
 
     def flatten(self):
         return self.reshape(-1)
+
+
+def _binary(fn, a, b):
+    """fn.apply(a, b), with numpy's broadcasting error restated with the op and both shapes
+    (checked only after a failure, so the common path costs nothing extra)."""
+    try:
+        return fn.apply(a, b)
+    except ValueError:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{fn.__name__.lower()}: shapes {a.shape} and {b.shape} "
+                             f"do not broadcast") from None
+        raise
 
 
 def _plain_index(index):

@@ -22,11 +22,13 @@ class MatMul(Function):
             return be.matmul(a, b, trans_a=trans_a, trans_b=trans_b)
         if b.ndim == 2 and not trans_a:
             # stacked rows times one matrix: one big 2-D product, no batch loop
-            out = be.matmul(a.reshape(-1, a.shape[-1]), b, trans_b=trans_b)
+            # explicit row count: reshape(-1, k) is ambiguous when the array has size 0
+            out = be.matmul(a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1]), b, trans_b=trans_b)
             return out.reshape(a.shape[:-1] + out.shape[-1:])
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
-        b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+        nb = int(np.prod(batch))
+        a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((nb,) + a.shape[-2:])
+        b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((nb,) + b.shape[-2:])
         out = be.matmul(a3, b3, trans_a=trans_a, trans_b=trans_b)
         return out.reshape(batch + out.shape[-2:])
 
@@ -41,7 +43,8 @@ class MatMul(Function):
         if ctx.needs_input_grad[1]:
             if b.ndim == 2 and a.ndim > 2 and not ta:
                 # fold the stacked rows so dB is one 2-D product, not a batch to be summed
-                a, g = a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
+                rows = int(np.prod(a.shape[:-1]))
+                a, g = a.reshape(rows, a.shape[-1]), g.reshape(rows, g.shape[-1])
             db = (MatMul.apply(g, a, trans_a=True, trans_b=ta) if tb
                   else MatMul.apply(a, g, trans_a=not ta))
         return da, db

@@ -8,17 +8,22 @@ def normalize_axis(axis, ndim):
     """Axis argument -> sorted tuple of non-negative axes; raises ValueError naming a bad axis."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"axis must be an int, a tuple of ints or None, got {axis!r}")
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
             raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        if not -max(ndim, 1) <= a < max(ndim, 1):  # a 0-d tensor accepts axis 0 and -1, as in PyTorch
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % ndim if ndim else 0)
+        out.append(int(a) % max(ndim, 1))
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis!r}")
-    return tuple(sorted(out))
+    return tuple(sorted(out)) if ndim else ()  # a 0-d tensor has no axis to reduce
 
 
 def keepdims_shape(shape, axes):
