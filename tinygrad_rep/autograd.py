@@ -51,9 +51,9 @@ class _GradMode:
         return wrapper
 
 
-def no_grad():
-    """`with tr.no_grad():` (or `@tr.no_grad()`): run without recording the graph."""
-    return _GradMode(False)
+def no_grad(fn=None):
+    """`with tr.no_grad():`, `@tr.no_grad()` or `@tr.no_grad`: run without recording the graph."""
+    return _GradMode(False) if fn is None else _GradMode(False)(fn)
 
 
 def enable_grad():
