@@ -88,6 +88,31 @@ void tr_embedding_gather_f64(int64_t n, int64_t d, const double *weight, const i
 void tr_embedding_scatter_add_f32(int64_t n, int64_t d, const float *grad, const int64_t *indices, float *out);
 void tr_embedding_scatter_add_f64(int64_t n, int64_t d, const double *grad, const int64_t *indices, double *out);
 
+/* ==== word2vec: skip-gram with negative sampling (sgns.c) ====
+ * sgns_forward_backward, B rows with T = 1 + K target rows each (T >= 1), center B x d,
+ * targets B x T x d (targets[b, 0] the true context, the rest negatives):
+ *   s[b, t] = center[b] . targets[b, t],   e[b, t] = sigmoid(s[b, t]) - (t == 0)
+ *   losses[b]          = -log sigmoid(s[b, 0]) - sum_{t >= 1} log sigmoid(-s[b, t])   (overwrites, B)
+ *   grad_center[b]     = sum_t e[b, t] * targets[b, t]                  (overwrites, B x d)
+ *   grad_targets[b, t] = e[b, t] * center[b]                            (overwrites, B x T x d)
+ * sgns_sgd: the same loss over n index pairs, trained in place, pair after pair: with
+ *   c = W_in[inputs[i]] and o_t = W_out[targets[i * T + t]] as they are when pair i starts,
+ *   losses[i] = its loss (overwrites), then o_t -= lr * e_t * c for every t (a row listed twice
+ *   gets both), then c -= lr * sum_t e_t * o_t. work: T + d scratch values. W_in and W_out must
+ *   not overlap; indices are in range of their matrix (checked by the binding layer). One thread.
+ * sample_negatives: out[r * k + j] (rows x k) = a word id drawn from the Walker alias table
+ *   (prob[V] in [0, 1], alias[V] in [0, V)): for attempt a = 0, 1, ..., 15
+ *     x = splitmix64(seed + ((r * k + j) * 16 + a + 1) * 0x9E3779B97F4A7C15)   (mod 2^64)
+ *     i = ((x mod 2^32) * V) >> 32,  word = (x >> 32) / 2^32 < prob[i] ? i : alias[i]
+ *   keeping the first word != avoid[r] (the 16th attempt in any case; avoid[r] = -1 avoids
+ *   nothing). A draw depends only on (seed, r, j): not on threads or earlier calls.
+ */
+void tr_sgns_forward_backward_f32(int64_t B, int64_t T, int64_t d, const float *center, const float *targets, float *losses, float *grad_center, float *grad_targets);
+void tr_sgns_forward_backward_f64(int64_t B, int64_t T, int64_t d, const double *center, const double *targets, double *losses, double *grad_center, double *grad_targets);
+void tr_sgns_sgd_f32(int64_t n, int64_t T, int64_t d, float *W_in, float *W_out, const int64_t *inputs, const int64_t *targets, float lr, float *losses, float *work);
+void tr_sgns_sgd_f64(int64_t n, int64_t T, int64_t d, double *W_in, double *W_out, const int64_t *inputs, const int64_t *targets, double lr, double *losses, double *work);
+void tr_sample_negatives(int64_t rows, int64_t k, int64_t V, const double *prob, const int64_t *alias, const int64_t *avoid, uint64_t seed, int64_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,7 @@ from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .backend import set_backend, get_backend, backend_info
 from . import functional
 from . import testing
+from . import data, models
 from . import nn, optim
 from .serialization import save, load
 from . import viz

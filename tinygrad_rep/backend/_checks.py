@@ -22,7 +22,17 @@ def as_float(name, x, dtype=None):
         raise TypeError(f"{name}: dtype {x.dtype} is not supported (kernels take float32 or float64)")
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name}: dtype {x.dtype} does not match {np.dtype(dtype)}")
-    return np.ascontiguousarray(x)
+    return _dense(x)
+
+
+def _dense(x):
+    """x itself when C-contiguous and aligned, else an aligned C-contiguous copy (C code may
+    use aligned vector loads on a float* or int64_t*, so a misaligned view must not reach it;
+    np.ascontiguousarray would also turn a 0-d array into shape (1,))."""
+    flags = x.flags
+    if flags.c_contiguous and flags.aligned:
+        return x
+    return np.array(x, order="C")
 
 
 def as_index(name, idx, upper):
@@ -31,7 +41,7 @@ def as_index(name, idx, upper):
         raise TypeError(f"{name}: expected a numpy.ndarray of integers, got {type(idx).__name__}")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{name}: dtype {idx.dtype} is not an integer dtype")
-    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    idx = _dense(idx.astype(np.int64, copy=False))
     if idx.size:
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= upper:
@@ -48,8 +58,8 @@ def check_out(name, out, shape, dtype):
         raise ValueError(f"{name}: shape {out.shape} does not match the expected {tuple(shape)}")
     if out.dtype != dtype:
         raise TypeError(f"{name}: dtype {out.dtype} does not match {np.dtype(dtype)}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"{name}: output buffer must be C-contiguous and writeable")
+    if not out.flags.c_contiguous or not out.flags.writeable or not out.flags.aligned:
+        raise ValueError(f"{name}: output buffer must be C-contiguous, aligned and writeable")
     return out
 
 
@@ -84,3 +94,280 @@ def same_shape(name_a, a, name_b, b):
 def last_axis(name, x):
     if x.ndim == 0:
         raise ValueError(f"{name}: needs at least 1 dimension, got a 0-d array")
+
+
+# ---- argument preparation for the C adapters (pybind.py and cffi.py) ----
+# Each prepare_<kernel> checks its arguments exactly as numpy_ref.<kernel> does, in the same
+# order, so every backend raises the same exception class with the same message for the same bad
+# input. It then allocates the outputs that were not given, and copies any input that overlaps a
+# caller-supplied output: the C kernels may write an output before they are done reading their
+# inputs (log-softmax keeps exp(x - max) in `out` while it still needs x), so an overlap would
+# silently corrupt the result. It returns the arrays and sizes the C call needs.
+
+def out_buffer(out, name, shape, dtype):
+    """A new output array when out is None, else the validated caller buffer."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    return check_out(name, out, shape, dtype)
+
+
+def apart(out, x):
+    """x, or a private copy of it when its memory may overlap out's."""
+    if x.base is None and out.base is None and x is not out:
+        return x  # two arrays that own separate allocations: the common case, decided cheaply
+    return x.copy() if np.may_share_memory(out, x) else x
+
+
+def prepare_matmul(a, b, out, trans_a, trans_b, accumulate):
+    """-> a, b, out, batch, M, N, K (batch is 1 for 2-D operands)."""
+    a = as_float("matmul: a", a)
+    b = as_float("matmul: b", b, a.dtype)
+    batch, M, N, K, shape = matmul_shapes(a, b, trans_a, trans_b)
+    if accumulate and out is None:
+        raise ValueError("matmul: accumulate=True needs an out= buffer to accumulate into")
+    if out is None:
+        out = np.empty(shape, dtype=a.dtype)
+    else:
+        check_out("matmul: out", out, shape, a.dtype)
+        a, b = apart(out, a), apart(out, b)
+    return a, b, out, (1 if batch is None else batch), M, N, K
+
+
+def prepare_relu_forward(x, out):
+    """-> x, out"""
+    x = as_float("relu_forward: x", x)
+    if out is None:
+        return x, np.empty(x.shape, dtype=x.dtype)
+    check_out("relu_forward: out", out, x.shape, x.dtype)
+    return apart(out, x), out
+
+
+def prepare_relu_backward(x, grad, out):
+    """-> x, grad, out"""
+    x = as_float("relu_backward: x", x)
+    grad = as_float("relu_backward: grad", grad)
+    same_shape("relu_backward: x", x, "grad", grad)
+    if out is None:
+        return x, grad, np.empty(x.shape, dtype=x.dtype)
+    check_out("relu_backward: out", out, x.shape, x.dtype)
+    return apart(out, x), apart(out, grad), out
+
+
+# argument names in messages, made once (string formatting would cost on every tiny call)
+_ROW_NAMES = {k: (f"{k}: x", f"{k}: y", f"{k}: grad", f"{k}: out") for k in (
+    "softmax_forward", "log_softmax_forward", "softmax_backward", "log_softmax_backward")}
+
+
+def prepare_rows_forward(kernel, x, out):
+    """softmax_forward / log_softmax_forward -> x, out, rows, cols"""
+    x_name, _, _, out_name = _ROW_NAMES[kernel]
+    x = as_float(x_name, x)
+    last_axis(kernel, x)
+    if out is None:
+        out = np.empty(x.shape, dtype=x.dtype)
+    else:
+        check_out(out_name, out, x.shape, x.dtype)
+        x = apart(out, x)
+    cols = x.shape[-1]
+    return x, out, (x.size // cols if cols else 0), cols
+
+
+def prepare_rows_backward(kernel, y, grad, out):
+    """softmax_backward / log_softmax_backward -> y, grad, out, rows, cols"""
+    _, y_name, grad_name, out_name = _ROW_NAMES[kernel]
+    y = as_float(y_name, y)
+    grad = as_float(grad_name, grad)
+    same_shape(y_name, y, "grad", grad)
+    last_axis(kernel, y)
+    if out is None:
+        out = np.empty(y.shape, dtype=y.dtype)
+    else:
+        check_out(out_name, out, y.shape, y.dtype)
+        y, grad = apart(out, y), apart(out, grad)
+    cols = y.shape[-1]
+    return y, grad, out, (y.size // cols if cols else 0), cols
+
+
+def prepare_cross_entropy_forward(logits, targets, losses, probs):
+    """-> logits, targets (int64), losses, probs, B, C"""
+    logits = as_float("cross_entropy_forward: logits", logits)
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy_forward: logits must be 2-D (B, C), got shape {logits.shape}")
+    B, C = logits.shape
+    targets = as_index("cross_entropy_forward: targets", targets, C)
+    if targets.shape != (B,):
+        raise ValueError(f"cross_entropy_forward: targets must have shape ({B},), got {targets.shape}")
+    losses = out_buffer(losses, "cross_entropy_forward: losses", (B,), logits.dtype)
+    probs = out_buffer(probs, "cross_entropy_forward: probs", (B, C), logits.dtype)
+    if np.may_share_memory(losses, probs):
+        raise ValueError("cross_entropy_forward: losses and probs must not overlap")
+    for out in (losses, probs):
+        logits, targets = apart(out, logits), apart(out, targets)
+    return logits, targets, losses, probs, B, C
+
+
+def prepare_cross_entropy_backward(probs, targets, grad, out):
+    """-> probs, targets (int64), grad, out, B, C"""
+    probs = as_float("cross_entropy_backward: probs", probs)
+    if probs.ndim != 2:
+        raise ValueError(f"cross_entropy_backward: probs must be 2-D (B, C), got shape {probs.shape}")
+    B, C = probs.shape
+    targets = as_index("cross_entropy_backward: targets", targets, C)
+    if targets.shape != (B,):
+        raise ValueError(f"cross_entropy_backward: targets must have shape ({B},), got {targets.shape}")
+    grad = as_float("cross_entropy_backward: grad", grad, probs.dtype)
+    if grad.shape != (B,):
+        raise ValueError(f"cross_entropy_backward: grad must have shape ({B},), got {grad.shape}")
+    if out is None:
+        out = np.empty((B, C), dtype=probs.dtype)
+    else:
+        check_out("cross_entropy_backward: out", out, (B, C), probs.dtype)
+        probs, targets, grad = apart(out, probs), apart(out, targets), apart(out, grad)
+    return probs, targets, grad, out, B, C
+
+
+def prepare_embedding_gather(weight, indices, out):
+    """-> weight, indices (int64), out, n, d"""
+    weight = as_float("embedding_gather: weight", weight)
+    if weight.ndim != 2:
+        raise ValueError(f"embedding_gather: weight must be 2-D (V, d), got shape {weight.shape}")
+    indices = as_index("embedding_gather: indices", indices, weight.shape[0])
+    if indices.ndim != 1:
+        raise ValueError(f"embedding_gather: indices must be 1-D, got shape {indices.shape}")
+    n, d = indices.shape[0], weight.shape[1]
+    if out is None:
+        out = np.empty((n, d), dtype=weight.dtype)
+    else:
+        check_out("embedding_gather: out", out, (n, d), weight.dtype)
+        weight, indices = apart(out, weight), apart(out, indices)
+    return weight, indices, out, n, d
+
+
+def prepare_embedding_scatter_add(grad, indices, out):
+    """-> grad, indices (int64), out, n, d"""
+    if out is None:
+        raise ValueError("embedding_scatter_add: out (V, d) is required: it is accumulated into")
+    grad = as_float("embedding_scatter_add: grad", grad)
+    if grad.ndim != 2:
+        raise ValueError(f"embedding_scatter_add: grad must be 2-D (n, d), got shape {grad.shape}")
+    if not isinstance(out, np.ndarray) or out.ndim != 2:
+        raise ValueError("embedding_scatter_add: out must be a 2-D (V, d) ndarray")
+    check_out("embedding_scatter_add: out", out, (out.shape[0], grad.shape[1]), grad.dtype)
+    indices = as_index("embedding_scatter_add: indices", indices, out.shape[0])
+    if indices.shape != (grad.shape[0],):
+        raise ValueError(f"embedding_scatter_add: indices must have shape ({grad.shape[0]},), got {indices.shape}")
+    grad, indices = apart(out, grad), apart(out, indices)
+    return grad, indices, out, grad.shape[0], grad.shape[1]
+
+
+def env_num_threads_problem(value):
+    """A message when TINYGRAD_REP_NUM_THREADS holds something other than a whole number >= 1
+    (the C runtime then ignores it and uses OpenMP's default), else None."""
+    if value is None or not value.strip():
+        return None
+    try:
+        if int(value.strip()) >= 1:
+            return None
+    except ValueError:
+        pass
+    return (f"TINYGRAD_REP_NUM_THREADS={value!r} is not a whole number >= 1; "
+            "the kernels use OpenMP's default thread count instead")
+
+
+# ---- word2vec kernels (csrc/sgns.c): shared by numpy_ref, pybind.py and cffi.py ----
+
+def prepare_sgns(center, targets, losses, grad_center, grad_targets):
+    """sgns_forward_backward -> center, targets, losses, grad_center, grad_targets, B, T, d"""
+    name = "sgns_forward_backward"
+    center = as_float(f"{name}: center", center)
+    targets = as_float(f"{name}: targets", targets, center.dtype)
+    if center.ndim != 2:
+        raise ValueError(f"{name}: center must be 2-D (B, d), got shape {center.shape}")
+    B, d = center.shape
+    if targets.ndim != 3 or targets.shape[0] != B or targets.shape[2] != d:
+        raise ValueError(f"{name}: targets must have shape ({B}, T, {d}), got {targets.shape}")
+    T = targets.shape[1]
+    if T < 1:
+        raise ValueError(f"{name}: targets needs T >= 1 rows per center (the true context first)")
+    outs = (out_buffer(losses, f"{name}: losses", (B,), center.dtype),
+            out_buffer(grad_center, f"{name}: grad_center", (B, d), center.dtype),
+            out_buffer(grad_targets, f"{name}: grad_targets", (B, T, d), center.dtype))
+    for i, a in enumerate(outs):
+        for b in outs[i + 1:]:
+            if a.size and b.size and np.may_share_memory(a, b):
+                raise ValueError(f"{name}: output buffers must not overlap")
+    for out in outs:
+        center, targets = apart(out, center), apart(out, targets)
+    return (center, targets) + outs + (B, T, d)
+
+
+def prepare_sample_negatives(prob, alias, avoid, k, seed, out):
+    """sample_negatives -> prob, alias, avoid (int64), k, seed, out, rows, V"""
+    name = "sample_negatives"
+    if not isinstance(prob, np.ndarray) or prob.dtype != np.float64 or prob.ndim != 1:
+        raise TypeError(f"{name}: prob must be a 1-D float64 ndarray")
+    V = prob.shape[0]
+    if V < 1:
+        raise ValueError(f"{name}: the alias table is empty (V = 0)")
+    prob = np.ascontiguousarray(prob)
+    if not np.all((prob >= 0) & (prob <= 1)):  # also rejects NaN
+        raise ValueError(f"{name}: prob entries must lie in [0, 1]")
+    alias = as_index(f"{name}: alias", alias, V)
+    if alias.shape != (V,):
+        raise ValueError(f"{name}: alias must have shape ({V},), got {alias.shape}")
+    if not isinstance(avoid, np.ndarray) or avoid.dtype.kind not in "iu" or avoid.ndim != 1:
+        raise TypeError(f"{name}: avoid must be a 1-D integer ndarray (-1 where nothing is avoided)")
+    avoid = np.ascontiguousarray(avoid, dtype=np.int64)
+    rows = avoid.shape[0]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"{name}: k must be an integer >= 0, got {k!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2 ** 64:
+        raise ValueError(f"{name}: seed must be an integer in [0, 2**64), got {seed!r}")
+    k, seed = int(k), int(seed)
+    if out is None:
+        out = np.empty((rows, k), dtype=np.int64)
+    else:
+        check_out(f"{name}: out", out, (rows, k), np.dtype(np.int64))
+        prob, alias, avoid = apart(out, prob), apart(out, alias), apart(out, avoid)
+    return prob, alias, avoid, k, seed, out, rows, V
+
+
+def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
+    """sgns_sgd -> W_in, W_out, inputs, targets (int64), lr (float), losses, work, n, T, d
+    (work: the kernel's T + d scratch values).
+
+    W_in and W_out are updated in place, so they must be C-contiguous, writeable, of one float
+    dtype, and must not share memory (no copy is ever made of them)."""
+    name = "sgns_sgd"
+    for what, W in (("W_in", W_in), ("W_out", W_out)):
+        if not isinstance(W, np.ndarray):
+            raise TypeError(f"{name}: {what} must be a numpy.ndarray, got {type(W).__name__}")
+        if W.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{name}: {what} has dtype {W.dtype} (float32 or float64 needed)")
+        if W.ndim != 2:
+            raise ValueError(f"{name}: {what} must be 2-D (V, d), got shape {W.shape}")
+        if not W.flags.c_contiguous or not W.flags.writeable:
+            raise ValueError(f"{name}: {what} is updated in place and must be C-contiguous and writeable")
+    if W_out.dtype != W_in.dtype:
+        raise TypeError(f"{name}: W_in has dtype {W_in.dtype} but W_out has dtype {W_out.dtype}")
+    d = W_in.shape[1]
+    if W_out.shape[1] != d:
+        raise ValueError(f"{name}: W_in is {W_in.shape} but W_out is {W_out.shape}: the widths differ")
+    if W_in.size and W_out.size and np.may_share_memory(W_in, W_out):
+        raise ValueError(f"{name}: W_in and W_out must not share memory")
+    inputs = as_index(f"{name}: inputs", inputs, W_in.shape[0])
+    if inputs.ndim != 1:
+        raise ValueError(f"{name}: inputs must be 1-D, got shape {inputs.shape}")
+    n = inputs.shape[0]
+    targets = as_index(f"{name}: targets", targets, W_out.shape[0])
+    if targets.ndim != 2 or targets.shape[0] != n or targets.shape[1] < 1:
+        raise ValueError(f"{name}: targets must have shape ({n}, T) with T >= 1, got {targets.shape}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) or not np.isfinite(lr):
+        raise ValueError(f"{name}: lr must be a finite number, got {lr!r}")
+    losses = out_buffer(losses, f"{name}: losses", (n,), W_in.dtype)
+    for W in (W_in, W_out):
+        if np.may_share_memory(W, losses):
+            raise ValueError(f"{name}: losses must not share memory with W_in or W_out")
+        inputs, targets = apart(W, inputs), apart(W, targets)
+    T = targets.shape[1]
+    return W_in, W_out, inputs, targets, float(lr), losses, np.empty(T + d, W_in.dtype), n, T, d

@@ -20,6 +20,7 @@ KERNELS = (
     "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
     "cross_entropy_forward", "cross_entropy_backward",
     "embedding_gather", "embedding_scatter_add",
+    "sgns_forward_backward", "sgns_sgd", "sample_negatives",
 )
 
 
@@ -185,6 +186,104 @@ def embedding_scatter_add(grad, indices, out):
         raise ValueError(f"embedding_scatter_add: indices must have shape ({grad.shape[0]},), got {indices.shape}")
     np.add.at(out, indices, grad)
     return out
+
+
+
+# ---- word2vec: skip-gram negative sampling (csrc/sgns.c) ----
+
+SGNS_MAX_TRIES = 16  # sample_negatives: draws per slot before a draw equal to `avoid` is kept
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(z):
+    """The splitmix64 output function on uint64 arrays (wrapping arithmetic, as in C)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def sgns_forward_backward(center, targets, losses=None, grad_center=None, grad_targets=None):
+    """Skip-gram negative-sampling loss of B rows and its gradients, in one pass.
+
+    center (B, d); targets (B, T, d), T >= 1: targets[b, 0] is the true context of center[b],
+    targets[b, 1:] are its negatives. With s[b, t] = center[b] . targets[b, t] and
+    e[b, t] = sigmoid(s[b, t]) - (t == 0):
+        losses[b]          = -log sigmoid(s[b, 0]) - sum_{t >= 1} log sigmoid(-s[b, t])
+        grad_center[b]     = sum_t e[b, t] * targets[b, t]     (d losses[b] / d center[b])
+        grad_targets[b, t] = e[b, t] * center[b]               (d losses[b] / d targets[b, t])
+    log-sigmoid is evaluated stably (no overflow for huge |s|). Returns (losses, grad_center,
+    grad_targets); each may be given as a caller-allocated buffer, which is overwritten.
+    """
+    center, targets, losses, grad_center, grad_targets, B, T, d = ck.prepare_sgns(
+        center, targets, losses, grad_center, grad_targets)
+    s = np.matmul(targets, center[:, :, None])[:, :, 0]                  # (B, T)
+    sign = np.ones(T, dtype=center.dtype)
+    sign[0] = -1
+    z = s * sign                                                         # loss = softplus(z)
+    x = np.exp(-np.abs(s))                                               # in (0, 1]: no overflow
+    np.copyto(losses, (np.maximum(z, 0) + np.log1p(x)).sum(axis=1))      # |z| == |s|
+    e = np.where(s >= 0, 1 / (1 + x), x / (1 + x))                       # sigmoid(s)
+    e[:, 0] -= 1
+    e = e.astype(center.dtype, copy=False)
+    np.copyto(grad_center, np.matmul(e[:, None, :], targets)[:, 0, :])
+    np.multiply(e[:, :, None], center[:, None, :], out=grad_targets)
+    return losses, grad_center, grad_targets
+
+
+def sample_negatives(prob, alias, avoid, k, seed, out=None):
+    """k word ids per row drawn from a Walker alias table, never (if it can help) avoid[row].
+
+    prob (V,) float64 in [0, 1] and alias (V,) int64 in [0, V) describe the distribution: a
+    draw picks bucket i uniformly and returns i with probability prob[i], else alias[i].
+    avoid (rows,) int64: the word each row must not draw (-1: none). Slot n = row * k + j,
+    attempt a (0 <= a < SGNS_MAX_TRIES) uses the 64-bit number
+        x = splitmix64(seed + (n * SGNS_MAX_TRIES + a + 1) * 0x9E3779B97F4A7C15)   (mod 2^64)
+    bucket i = ((x mod 2^32) * V) >> 32, coin u = (x >> 32) / 2^32; the first attempt whose
+    word differs from avoid[row] is kept (the last attempt is kept in any case). The same seed
+    gives the same draws on every backend and thread count. Returns out (rows, k) int64.
+    """
+    prob, alias, avoid, k, seed, out, rows, V = ck.prepare_sample_negatives(prob, alias, avoid, k, seed, out)
+    n = np.arange(rows * k, dtype=np.uint64)
+    want = np.repeat(avoid, k)
+    result = out.reshape(-1)
+    todo = np.arange(rows * k)
+    mask32 = np.uint64(0xFFFFFFFF)
+    for attempt in range(SGNS_MAX_TRIES):
+        if not len(todo):
+            break
+        with np.errstate(over="ignore"):
+            z = np.uint64(seed) + (n[todo] * np.uint64(SGNS_MAX_TRIES) + np.uint64(attempt + 1)) * _GOLDEN
+            x = _splitmix64(z)
+        i = ((x & mask32) * np.uint64(V)) >> np.uint64(32)
+        u = (x >> np.uint64(32)).astype(np.float64) * (1.0 / 4294967296.0)
+        i = i.astype(np.int64)
+        word = np.where(u < prob[i], i, alias[i])
+        result[todo] = word
+        todo = todo[word == want[todo]]
+    return out
+
+
+def sgns_sgd(W_in, W_out, inputs, targets, lr, losses=None):
+    """Skip-gram SGD in place over index pairs, one pair after another (the original's loop).
+
+    W_in (V_in, d), W_out (V_out, d): updated in place. inputs (n,), targets (n, T) int64:
+    pair i trains c = W_in[inputs[i]] against o_k = W_out[targets[i, k]], k = 0 the true
+    context, k >= 1 negatives, all read as they are when the pair starts:
+        e_k = sigmoid(c . o_k) - (k == 0);  o_k -= lr * e_k * c  (repeated rows add up);
+        c -= lr * sum_k e_k * o_k
+    one SGD step on the pair's loss; the next pair starts from the updated rows. losses[i]
+    (written) is pair i's loss before its step, as in sgns_forward_backward. Returns losses.
+    """
+    W_in, W_out, inputs, targets, lr, losses, _, n, T, d = ck.prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses)
+    lr = W_in.dtype.type(lr)
+    for i in range(n):
+        c = W_in[inputs[i]]
+        rows = W_out[targets[i]]                                         # a copy: the start values
+        loss, gc, gt = sgns_forward_backward(c[None, :], rows[None])
+        np.subtract.at(W_out, targets[i], lr * gt[0])
+        c -= lr * gc[0]
+        losses[i] = loss[0]
+    return losses
 
 
 def info():

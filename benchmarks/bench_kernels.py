@@ -1,0 +1,378 @@
+"""Kernel benchmark: our C kernels (pybind11, cffi) beside numpy/OpenBLAS and PyTorch CPU, one run.
+
+    python benchmarks/bench_kernels.py [--quick | --smoke] [--out DIR]    (or `make bench-kernels`,
+    `tinygrad-rep bench kernels`): writes results.json, REPORT.md and plots like `run.py kernels`.
+
+What is measured, each comparison side by side in one process (see common.py for the method):
+- ceilings: the FMA peak of one core (a C loop compiled at run time) and the copy bandwidth
+  (np.copyto of 256 MB), with 1 thread and with every core; drawn as the roofline in the report.
+- matmul: sgemm and dgemm at square sizes n and at the MLP layer shape 256x784x256, through the
+  public API (`Tensor @ Tensor` under no_grad) with each of our three backends, beside `a @ b` in
+  numpy (OpenBLAS) and `torch.mm`; one thread, then every core at the largest sizes. GFLOP/s.
+- softmax and log-softmax, forward and backward, and ReLU forward and backward, float32, at
+  4096x4096 and 256x1000: forward through the public API (`Tensor.softmax(-1)` under no_grad),
+  backward through the backend function the op calls; beside plain numpy, numpy with
+  preallocated out= buffers, and PyTorch (torch.softmax and its backward, torch.relu and
+  threshold_backward). GB/s against the copy bandwidth (bytes = arrays read + written once).
+- call overhead: each binding's cost per call on an 8-float array, beside a numpy ufunc call
+  and a PyTorch op, in microseconds.
+- allocation: the same kernels with a fresh output array per call (what ops do) and with a
+  preallocated out= buffer, at 4096x4096 (64 MB: every fresh array costs page faults), plus the
+  first write to a fresh array of that size against a write to a reused one.
+
+TARGETS lists the ratios issue 3 asks for; report.py evaluates them against the records.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+SUITE = "kernels"
+OURS = ("pybind11", "cffi", "numpy-ref")  # our three backends; "numpy-ref" is tinygrad_rep's numpy backend
+
+# Sizes and repeats per mode. smoke: seconds, for the test; quick: under a minute; full: minutes.
+PLANS = {
+    "smoke": dict(sgemm=[32, 64], dgemm=[32], mlp=False, rows=[(64, 100)], alloc=(256, 256),
+                  multi=[], repeats=2, target=0.002, copy_mb=8, fma_seconds=0.005, overhead_target=0.002),
+    "quick": dict(sgemm=[64, 256], dgemm=[64], mlp=True, rows=[(256, 1000)], alloc=(1024, 1024),
+                  multi=[256], repeats=3, target=0.005, copy_mb=32, fma_seconds=0.01, overhead_target=0.005),
+    "full": dict(sgemm=[64, 128, 256, 512, 1024, 2048], dgemm=[64, 128, 256, 512, 1024], mlp=True,
+                 rows=[(4096, 4096), (256, 1000)], alloc=(4096, 4096), multi=[1024, 2048],
+                 repeats=7, target=0.05, copy_mb=256, fma_seconds=0.02, overhead_target=0.02),
+}
+MLP_SHAPE = (256, 784, 256)  # M x K x N: a batch of 256 images through a 784 -> 256 layer
+
+# (label, what, size, threads, ours, baseline, lowest acceptable ratio). The ratio is the
+# baseline's median time over ours (> 1: ours is faster). threads None: the run's main count.
+TARGETS = []
+for _n in ("512x512x512", "1024x1024x1024", "256x784x256"):
+    TARGETS.append((f"sgemm {_n}, 1 thread, vs numpy/OpenBLAS", "sgemm", _n, 1, "pybind11", "numpy", 0.9))
+for _n in ("512x512x512", "1024x1024x1024", "256x784x256"):
+    TARGETS.append((f"dgemm {_n}, 1 thread, vs numpy/OpenBLAS", "dgemm", _n, 1, "pybind11", "numpy", 0.8))
+for _k in ("softmax fwd", "softmax bwd", "log_softmax fwd", "log_softmax bwd"):
+    for _s in ("4096x4096", "256x1000"):
+        TARGETS.append((f"{_k} f32 {_s} vs plain numpy", f"{_k} f32", _s, 1, "pybind11", "numpy", 2.0))
+        TARGETS.append((f"{_k} f32 {_s} vs numpy out=", f"{_k} f32", _s, 1, "pybind11", "numpy-out",
+                        2.0 if _s == "256x1000" else 1.0))
+        TARGETS.append((f"{_k} f32 {_s} vs PyTorch (1 thread)", f"{_k} f32", _s, 1, "pybind11", "torch", 1.0))
+for _k in ("relu fwd", "relu bwd"):
+    for _s in ("4096x4096", "256x1000"):
+        TARGETS.append((f"{_k} f32 {_s} vs numpy", f"{_k} f32", _s, 1, "pybind11", "numpy", 1.0))
+# absolute target: (label, what, size, threads, backend, unit, highest acceptable median)
+LIMITS = [("pybind11 call overhead (checked path, out=)", "call overhead relu_forward", "8", 1,
+           "pybind11", "us", 2.0)]
+
+
+def plan_for(quick=False, smoke=False):
+    return PLANS["smoke" if smoke else "quick" if quick else "full"]
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Ctx:
+    """What every section needs: numpy, our library, the optional baselines and the plan."""
+
+    def __init__(self, plan, main_threads):
+        import numpy as np
+        import tinygrad_rep as tr
+        from tinygrad_rep import backend
+        self.np, self.tr, self.backend = np, tr, backend
+        self.torch = common.optional("torch")
+        self.plan, self.threads = plan, main_threads
+        self.rng = np.random.default_rng(0)
+        self.records = []
+        self.ours = {}
+        for name in OURS:  # a backend that is not built is reported, never silently replaced
+            try:
+                self.ours[name] = backend.set_backend(name.replace("numpy-ref", "numpy"))
+            except ImportError as exc:
+                self.ours[name] = None
+                print(f"  backend {name} is not available: {exc}")
+        backend.set_backend("pybind11" if self.ours.get("pybind11") else "numpy")
+
+    def use(self, name):
+        """A setup function that makes `name` the backend of the public API."""
+        target = name.replace("numpy-ref", "numpy")
+        return lambda: self.backend.set_backend(target)
+
+    def measure(self, what, size, nthreads, fns, unit="s", scale=1.0, target=None, **extra):
+        """Time {backend: fn or (setup, fn) or None} side by side; record and print one line."""
+        recs = common.side_by_side(SUITE, what, size, nthreads, fns, self.plan["repeats"],
+                                   self.plan["target"] if target is None else target, unit=unit,
+                                   scale=scale, **extra)
+        self.records += recs
+        return recs
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+
+def bench_ceilings(c):
+    """FMA peak and copy bandwidth, with one thread and with every core."""
+    # the SIMD level our kernels dispatch to, so the ceiling is the one they can reach
+    simd = c.ours["pybind11"].info()["simd"] if c.ours.get("pybind11") else "default"
+    counts = [1] + ([common.cpu_count()] if common.cpu_count() > 1 and c.plan["multi"] else [])
+    for dtype in ("f32", "f64"):
+        for n in counts:
+            # many short rounds: on a shared machine the best of them is the peak (see report.py)
+            stats, work = common.fma_peak(dtype, simd, n, repeats=2 * c.plan["repeats"] + 1,
+                                          seconds=c.plan["fma_seconds"])
+            what = f"fma peak {dtype}"
+            if stats is None:
+                c.records.append(common.skipped(what, "-", "measured", n, work, suite=SUITE))
+                print(f"  {what}: skipped ({work})")
+                continue
+            rec = common.record(what, "-", "measured", n, stats, suite=SUITE, flops=work, simd=simd,
+                                note=f"{simd} FMA loop in C (independent chains in registers), compiled at run time")
+            c.records.append(rec)
+            print("  " + common.summary_line([rec]))
+    nbytes = c.plan["copy_mb"] * 2 ** 20
+    for n in counts:
+        stats, moved = common.copy_bandwidth(nbytes, n, repeats=c.plan["repeats"])
+        rec = common.record("copy bandwidth", f"{c.plan['copy_mb']} MB", "measured", n, stats, suite=SUITE,
+                            bytes=moved, note=("np.copyto" if n == 1 else f"ctypes.memmove in {n} threads")
+                            + "; bytes = read + write of the array")
+        c.records.append(rec)
+        print("  " + common.summary_line([rec]))
+
+
+def bench_matmul(c, dtype_name, shapes, nthreads):
+    """C = A @ B through the public API with each backend, beside numpy and torch."""
+    np, tr, torch = c.np, c.tr, c.torch
+    dtype = np.float32 if dtype_name == "sgemm" else np.float64
+    for (M, K, N) in shapes:
+        a = c.rng.standard_normal((M, K)).astype(dtype)
+        b = c.rng.standard_normal((K, N)).astype(dtype)
+        A, B = tr.Tensor(a, dtype=dtype), tr.Tensor(b, dtype=dtype)
+        fns = {name: (c.use(name), lambda: A @ B) if c.ours[name] else None for name in OURS}
+        fns["numpy"] = lambda: a @ b
+        if torch is not None:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            fns["torch"] = lambda: torch.mm(ta, tb)
+        else:
+            fns["torch"] = None
+        with tr.no_grad():
+            c.measure(dtype_name, f"{M}x{K}x{N}", nthreads, fns, flops=2 * M * N * K,
+                      dtype=np.dtype(dtype).name)
+    c.backend.set_backend("pybind11")
+
+
+def _numpy_rows(np, x, y, g):
+    """Plain numpy and numpy-with-out= versions of the four row kernels: {kernel: (plain, out)}."""
+    o, t = np.empty_like(x), np.empty_like(x)
+    s = np.empty(x.shape[:-1] + (1,), dtype=x.dtype)
+
+    def softmax_plain():
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    def softmax_out():
+        np.max(x, axis=-1, keepdims=True, out=s)
+        np.subtract(x, s, out=o)
+        np.exp(o, out=o)
+        np.sum(o, axis=-1, keepdims=True, out=s)
+        np.divide(o, s, out=o)
+        return o
+
+    def log_softmax_plain():
+        z = x - x.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    def log_softmax_out():
+        # o = z = x - max; s = log(sum(exp(z))) computed in a second buffer; o -= s
+        np.max(x, axis=-1, keepdims=True, out=s)
+        np.subtract(x, s, out=o)
+        np.exp(o, out=t)
+        np.sum(t, axis=-1, keepdims=True, out=s)
+        np.log(s, out=s)
+        np.subtract(o, s, out=o)
+        return o
+
+    def softmax_bwd_plain():
+        return y["softmax"] * (g - (g * y["softmax"]).sum(-1, keepdims=True))
+
+    def softmax_bwd_out():
+        yy = y["softmax"]
+        np.multiply(g, yy, out=o)
+        np.sum(o, axis=-1, keepdims=True, out=s)
+        np.subtract(g, s, out=o)
+        np.multiply(o, yy, out=o)
+        return o
+
+    def log_softmax_bwd_plain():
+        return g - np.exp(y["log_softmax"]) * g.sum(-1, keepdims=True)
+
+    def log_softmax_bwd_out():
+        np.sum(g, axis=-1, keepdims=True, out=s)
+        np.exp(y["log_softmax"], out=o)
+        np.multiply(o, s, out=o)
+        np.subtract(g, o, out=o)
+        return o
+
+    return {"softmax fwd": (softmax_plain, softmax_out), "log_softmax fwd": (log_softmax_plain, log_softmax_out),
+            "softmax bwd": (softmax_bwd_plain, softmax_bwd_out),
+            "log_softmax bwd": (log_softmax_bwd_plain, log_softmax_bwd_out)}
+
+
+def bench_rows(c, shape, nthreads):
+    """softmax / log-softmax forward and backward, float32, along the last axis of `shape`."""
+    np, tr, torch = c.np, c.tr, c.torch
+    x = (c.rng.standard_normal(shape) * 3).astype(np.float32)
+    g = c.rng.standard_normal(shape).astype(np.float32)
+    ref = c.ours["numpy-ref"] or c.backend.set_backend("numpy")
+    y = {"softmax": ref.softmax_forward(x), "log_softmax": ref.log_softmax_forward(x)}
+    X = tr.Tensor(x)
+    numpy_impls = _numpy_rows(np, x, y, g)
+    size = "x".join(map(str, shape))
+    nbytes = x.nbytes
+    if torch is not None:
+        tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+        ty = {k: torch.from_numpy(v) for k, v in y.items()}
+    for kernel in ("softmax fwd", "softmax bwd", "log_softmax fwd", "log_softmax bwd"):
+        op, direction = kernel.split()
+        fns = {}
+        for name in OURS:
+            be = c.ours[name]
+            if be is None:
+                fns[name] = None
+            elif direction == "fwd":  # the public API: Tensor.softmax / Tensor.log_softmax
+                method = getattr(X, op)
+                fns[name] = (c.use(name), lambda m=method: m(-1))
+            else:  # the backend function the op's backward calls
+                fn = getattr(be, f"{op}_backward")
+                fns[name] = (lambda f=fn, yy=y[op]: f(yy, g))
+        fns["numpy"], fns["numpy-out"] = numpy_impls[kernel]
+        if torch is None:
+            fns["torch"] = None
+        elif direction == "fwd":
+            tfn = torch.softmax if op == "softmax" else torch.log_softmax
+            fns["torch"] = lambda f=tfn: f(tx, -1)
+        else:
+            tfn = torch._softmax_backward_data if op == "softmax" else torch._log_softmax_backward_data
+            fns["torch"] = lambda f=tfn, yy=ty[op]: f(tg, yy, -1, torch.float32)
+        moved = (2 if direction == "fwd" else 3) * nbytes
+        with tr.no_grad():
+            c.measure(f"{kernel} f32", size, nthreads, fns, bytes=moved, dtype="float32")
+    c.backend.set_backend("pybind11")
+
+
+def bench_relu(c, shape, nthreads):
+    """ReLU forward (public API) and backward (backend function), float32."""
+    np, tr, torch = c.np, c.tr, c.torch
+    x = c.rng.standard_normal(shape).astype(np.float32)
+    g = c.rng.standard_normal(shape).astype(np.float32)
+    X = tr.Tensor(x)
+    o = np.empty_like(x)
+    mask = np.empty(shape, dtype=bool)
+    size = "x".join(map(str, shape))
+
+    def relu_bwd_out():
+        np.greater(x, 0, out=mask)
+        return np.multiply(g, mask, out=o)
+
+    fwd = {name: ((c.use(name), X.relu) if c.ours[name] else None) for name in OURS}
+    fwd["numpy"] = lambda: np.maximum(x, 0)
+    fwd["numpy-out"] = lambda: np.maximum(x, 0, out=o)
+    bwd = {name: ((lambda f=c.ours[name].relu_backward: f(x, g)) if c.ours[name] else None) for name in OURS}
+    bwd["numpy"] = lambda: np.where(x > 0, g, 0)
+    bwd["numpy-out"] = relu_bwd_out
+    if torch is not None:
+        tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+        fwd["torch"] = lambda: torch.relu(tx)
+        bwd["torch"] = lambda: torch.ops.aten.threshold_backward(tg, tx, 0)
+    else:
+        fwd["torch"] = bwd["torch"] = None
+    with tr.no_grad():
+        c.measure("relu fwd f32", size, nthreads, fwd, bytes=2 * x.nbytes, dtype="float32")
+        c.measure("relu bwd f32", size, nthreads, bwd, bytes=3 * x.nbytes, dtype="float32")
+    c.backend.set_backend("pybind11")
+
+
+def bench_call_overhead(c):
+    """Cost of one call through each binding on an 8-float array (output preallocated)."""
+    np, torch = c.np, c.torch
+    x = np.linspace(-1, 1, 8, dtype=np.float32)
+    o = np.empty_like(x)
+    fns = {}
+    pb, cf, ref = c.ours["pybind11"], c.ours["cffi"], c.ours["numpy-ref"]
+    if pb is not None:
+        from tinygrad_rep import _C
+        raw = _C.relu_forward_f32
+        fns["pybind11"] = lambda: pb.relu_forward(x, o)
+        fns["pybind11 raw"] = lambda: raw(8, x, o)
+        fns["pybind11 alloc"] = lambda: pb.relu_forward(x)
+    if cf is not None:
+        from tinygrad_rep._C_cffi import ffi, lib
+        fb, rawc = ffi.from_buffer, lib.tr_relu_forward_f32
+        fns["cffi"] = lambda: cf.relu_forward(x, o)
+        fns["cffi raw"] = lambda: rawc(8, fb("float[]", x), fb("float[]", o, require_writable=True))
+    if ref is not None:
+        fns["numpy-ref"] = lambda: ref.relu_forward(x, o)
+    fns["numpy"] = lambda: np.maximum(x, 0, out=o)
+    if torch is not None:
+        tx, to = torch.from_numpy(x), torch.from_numpy(o)
+        fns["torch"] = lambda: torch.clamp_min(tx, 0, out=to)
+        fns["torch alloc"] = lambda: torch.relu(tx)
+    else:
+        fns["torch"] = None
+    c.measure("call overhead relu_forward", "8", 1, fns, unit="us", scale=1e6,
+              target=c.plan["overhead_target"], dtype="float32",
+              note="raw: the extension function without argument checks; alloc: output allocated per call")
+
+
+def bench_allocation(c, shape):
+    """Fresh output per call vs a preallocated out= buffer, at a size where pages fault.
+
+    Records: what "alloc: <implementation>", backends "fresh output" and "out= buffer"; times.
+    "first write" is np.empty(shape).fill(1) against filling a reused array: the cost of the
+    page faults of a fresh array alone."""
+    np = c.np
+    x = (c.rng.standard_normal(shape) * 3).astype(np.float32)
+    o = np.empty_like(x)
+    size = "x".join(map(str, shape))
+    pb = c.ours["pybind11"]
+    pairs = [("numpy first write (fill)", lambda: np.empty(shape, np.float32).fill(1.0), lambda: o.fill(1.0)),
+             ("numpy maximum(x, 0)", lambda: np.maximum(x, 0), lambda: np.maximum(x, 0, out=o))]
+    if pb is not None:
+        pairs += [("pybind11 relu_forward f32", lambda: pb.relu_forward(x), lambda: pb.relu_forward(x, o)),
+                  ("pybind11 softmax_forward f32", lambda: pb.softmax_forward(x), lambda: pb.softmax_forward(x, o))]
+    for what, fresh, reused in pairs:
+        c.measure(f"alloc: {what}", size, c.threads, {"fresh output": fresh, "out= buffer": reused},
+                  dtype="float32")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def run(quick=False, smoke=False, threads=1):
+    """Run every section; returns the records (see common.RECORD_KEYS)."""
+    plan = plan_for(quick, smoke)
+    c = Ctx(plan, threads)
+    print("ceilings (FMA peak, copy bandwidth)")
+    bench_ceilings(c)
+    for kind in ("sgemm", "dgemm"):
+        shapes = [(n, n, n) for n in plan[kind]] + ([MLP_SHAPE] if plan["mlp"] else [])
+        print(f"{kind}, {threads} thread(s)")
+        bench_matmul(c, kind, shapes, threads)
+    ncores = common.cpu_count()
+    if plan["multi"] and ncores > 1:
+        if common.blas_threads_controllable():
+            print(f"sgemm, {ncores} threads")
+            bench_matmul(c, "sgemm", [(n, n, n) for n in plan["multi"]], ncores)
+        else:
+            print(f"sgemm with {ncores} threads skipped: threadpoolctl is needed to change numpy's BLAS threads")
+    for shape in plan["rows"]:
+        print(f"softmax / log-softmax {shape}")
+        bench_rows(c, shape, threads)
+        print(f"relu {shape}")
+        bench_relu(c, shape, threads)
+    print("call overhead (8 floats)")
+    bench_call_overhead(c)
+    print(f"allocation: fresh output vs out= at {plan['alloc']}")
+    bench_allocation(c, plan["alloc"])
+    return c.records
+
+
+if __name__ == "__main__":
+    import run as runner
+    sys.exit(runner.main(["kernels"] + sys.argv[1:]))

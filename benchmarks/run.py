@@ -1,0 +1,243 @@
+"""Benchmark runner: runs the chosen suites and writes results.json, REPORT.md and plots into --out.
+
+    python benchmarks/run.py [kernels|ops|models|word2vec|all ...] [--quick | --smoke] [--out DIR]
+                             [--threads N] [--update-readme]
+
+`tinygrad-rep bench ...` and `make bench` run this file in a process of its own. Each suite is a
+module here with `run(quick: bool) -> list[record]` (it may also accept `smoke` and `threads`):
+    kernels   bench_kernels.py   C kernels beside numpy/OpenBLAS and PyTorch, roofline ceilings
+    ops       bench_ops.py       per-op overhead on tiny tensors; a tiny MLP's forward + backward
+    models    bench_models.py    a training step of the autoencoder and SimCLR beside PyTorch
+    word2vec  bench_word2vec.py  word2vec training steps and words/s beside gensim
+--quick runs tiny sizes (the whole set in under 2 minutes); --smoke runs even smaller ones, for
+the test. A suite whose optional baseline is missing reports it as skipped; a suite that raises
+is reported as failed (the other suites still run, and the exit code is 1).
+
+Before numpy is imported, the process environment is fixed up for benchmarking (see
+common.prepare_process_env): OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, thread counts set.
+"""
+import argparse
+import datetime
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402  (standard library only: safe before the environment is set)
+
+SUITES = {"kernels": "bench_kernels", "ops": "bench_ops", "models": "bench_models", "word2vec": "bench_word2vec"}
+SCHEMA = "tinygrad_rep-bench/1"
+# optional baselines: a suite that cannot import one of these is skipped, not failed
+OPTIONAL = {"torch", "gensim", "sklearn", "scikit-learn", "threadpoolctl", "matplotlib"}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
+    p.add_argument("suites", nargs="*", default=["all"], metavar="SUITE",
+                   help=f"any of {', '.join(SUITES)}, or all (default)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="tiny sizes: every suite in under 2 minutes")
+    size.add_argument("--smoke", action="store_true", help="smallest sizes and fewest repeats (for tests)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default benchmarks/results/<date>_<time>/)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="thread count of the main measurements, for every library (default 1); "
+                        "the scaling section uses every core")
+    p.add_argument("--update-readme", action="store_true",
+                   help="write the headline table into README.md between its bench markers")
+    p.add_argument("--readme", default=os.path.join(common.REPO, "README.md"), help=argparse.SUPPRESS)
+    p.add_argument("--no-plots", action="store_true", help="tables only, no PNG plots")
+    p.add_argument("--as-command", help=argparse.SUPPRESS)  # the command line to report (tinygrad-rep bench ...)
+    args = p.parse_args(argv)
+    unknown = [s for s in args.suites if s != "all" and s not in SUITES]
+    if unknown:
+        p.error(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)} or all")
+    args.suites = list(SUITES) if "all" in args.suites else list(dict.fromkeys(args.suites))
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    return args
+
+
+def default_out():
+    return os.path.join(HERE, "results", datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
+
+
+# ---------------------------------------------------------------------------------------------
+# adapters for suites whose module has no run(quick) (they are also scripts of their own)
+
+# word2vec sizes: corpus (None: the synthetic one), words kept, epochs, seeds (one run per seed and side)
+WORD2VEC_PLANS = {"smoke": (None, 20_000, 1, [1]), "quick": ("prose", 50_000, 1, [1, 2]),
+                  "full": ("prose", 500_000, 1, [1, 2, 3])}
+
+
+def word2vec_adapter(module, mode, threads):
+    """Records from bench_word2vec.py's run_ours / run_gensim: words per second of ours (the
+    default backend) and of gensim (skipped when not installed), same corpus and settings, one
+    thread each, the two sides alternating per seed. Vocabulary building + training, and training
+    alone. Without the named corpus (`make data`) a synthetic one is used, and the size says so."""
+    import numpy as np
+    from tinygrad_rep import backend
+    from tinygrad_rep.data import text
+    corpus, max_words, epochs, seeds = WORD2VEC_PLANS[mode]
+    name = corpus
+    try:
+        sentences = list(text.load_corpus(corpus, max_words=max_words)) if corpus else None
+    except FileNotFoundError as exc:
+        print(f"  {exc}; using a synthetic corpus")
+        sentences = None
+    if sentences is None:
+        n = max_words // 8
+        sentences, _ = text.synthetic_corpus(0, n_groups=40, words_per_group=50, n_sentences=n, n_shared=200)
+        name = "synthetic"
+    words = sum(map(len, sentences))
+    batch = module.w2v.Word2VecConfig().batch_size
+    module.w2v.set_threads(threads)
+    has_gensim = common.optional("gensim") is not None
+    runs = {"ours": [], "gensim": []}
+    for seed in seeds:
+        runs["ours"].append(module.run_ours(sentences, seed, batch, epochs))
+        if has_gensim:
+            runs["gensim"].append(module.run_gensim(sentences, seed, epochs))
+        print(f"  seed {seed}: ours {runs['ours'][-1]['words_per_second']:,.0f} words/s"
+              + (f", gensim {runs['gensim'][-1]['words_per_second']:,.0f} words/s" if has_gensim else ""), flush=True)
+    size = f"{name} {words} words x {epochs} epoch{'s' if epochs > 1 else ''}"
+    ours_name = backend.get_backend()
+    records = []
+    for what, key in (("word2vec vocab + training", "words_per_second"), ("word2vec training", "train_words_per_second")):
+        for side, label in (("ours", ours_name), ("gensim", "gensim")):
+            if not runs[side]:
+                records.append(common.skipped(what, size, label, threads, "gensim is not installed",
+                                              unit="words/s", suite="word2vec"))
+                continue
+            vals = [r[key] for r in runs[side]]
+            stats = common.Stats(vals, 1)
+            quality = {k: float(np.mean([r[k] for r in runs[side] if r.get(k) is not None] or [np.nan]))
+                       for k in ("analogy", "wordsim353")}
+            records.append(common.record(what, size, label, threads, stats, unit="words/s", suite="word2vec",
+                                         note="skip-gram negative sampling, dim 100, window 5, negative 5; "
+                                              f"mean analogy {quality['analogy']:.3f}, WordSim-353 "
+                                              f"{quality['wordsim353']:.3f}"))
+    return records
+
+
+ADAPTERS = {"bench_word2vec": word2vec_adapter}
+
+
+def _call_suite(module, mode, threads):
+    """Call module.run with what it accepts: quick (always), smoke and threads when it takes them.
+    A suite without a smoke mode runs its quick mode under --smoke. A module without run() goes
+    through its adapter above."""
+    fn = getattr(module, "run", None)
+    if fn is None:
+        short = module.__name__.rsplit(".", 1)[-1]
+        if short in ADAPTERS:
+            return ADAPTERS[short](module, mode, threads)
+        raise AttributeError(f"{short}.py has no run(quick) function")
+    params = inspect.signature(fn).parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {"quick": mode in ("quick", "smoke")}
+    if "smoke" in params or takes_all:
+        kwargs["smoke"] = mode == "smoke"
+    if "threads" in params or takes_all:
+        kwargs["threads"] = threads
+    return fn(**kwargs)
+
+
+def normalize(rec, suite):
+    """A suite's record with every required key present (missing ones None) and its suite named."""
+    out = dict(rec)
+    for key in common.RECORD_KEYS:
+        out.setdefault(key, None)
+    out.setdefault("suite", suite)
+    out["size"] = None if out["size"] is None else str(out["size"])
+    return out
+
+
+def run_suite(name, mode, threads):
+    """Import and run one suite: (status dict, records)."""
+    module_name = SUITES[name]
+    t0 = time.perf_counter()
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing == module_name:
+            return {"status": "skipped", "reason": f"benchmarks/{module_name}.py is not there"}, []
+        if missing in OPTIONAL:
+            return {"status": "skipped", "reason": f"{missing} is not installed"}, []
+        return {"status": "failed", "error": traceback.format_exc()}, []
+    try:
+        with common.threads(threads):
+            records = _call_suite(module, mode, threads) or []
+    except Exception:  # one suite's failure is reported, the others still run
+        traceback.print_exc()
+        return {"status": "failed", "error": traceback.format_exc(),
+                "seconds": round(time.perf_counter() - t0, 1)}, []
+    records = [normalize(r, name) for r in records]
+    status = {"status": "ok", "seconds": round(time.perf_counter() - t0, 1), "records": len(records)}
+    targets = [list(t) for t in getattr(module, "TARGETS", [])]
+    limits = [list(t) for t in getattr(module, "LIMITS", [])]
+    if targets or limits:
+        status["targets"], status["limits"] = targets, limits
+    return status, records
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    # before numpy loads OpenBLAS: its environment and the thread pools' sizes. Without
+    # threadpoolctl numpy's BLAS threads cannot be changed later, so its pool gets the main count.
+    can_limit = importlib.util.find_spec("threadpoolctl") is not None
+    common.prepare_process_env(max(args.threads, common.cpu_count()) if can_limit else args.threads)
+    import report
+
+    out = os.path.abspath(args.out or default_out())
+    os.makedirs(out, exist_ok=True)
+    started = datetime.datetime.now().astimezone()
+    print(f"benchmarks: {', '.join(args.suites)} ({mode}), {args.threads} thread(s) for the main "
+          f"measurements, results in {out}")
+    print(report.machine_line(common.machine_info()))
+    print("each line: median per call (rate) of every implementation, measured side by side; [xR] = its "
+          "time / pybind11's time (> 1: pybind11 is faster)")
+    results = {"schema": SCHEMA, "created": started.isoformat(timespec="seconds"),
+               "command": args.as_command or " ".join(["benchmarks/run.py"] + (sys.argv[1:] if argv is None
+                                                                              else list(argv))),
+               "mode": mode, "threads": args.threads, "suites": {}, "records": []}
+    with common.LoadMonitor() as total:
+        for name in args.suites:
+            print(f"\n== {name}")
+            with common.LoadMonitor() as load:
+                status, records = run_suite(name, mode, args.threads)
+            status["load"] = load.summary
+            results["suites"][name] = status
+            results["records"] += records
+            reason = status.get("reason") or (status.get("error", "").strip().splitlines() or [""])[-1]
+            print(f"== {name}: {status['status']}" + (f" ({reason})" if status["status"] != "ok" else
+                                                     f"; {common.describe_load(load.summary)}"))
+    results["load"] = total.summary
+    results["seconds"] = total.summary["seconds"]
+    results["machine"] = common.machine_info()  # after the suites: torch's details if it was loaded
+    results["targets"] = report.evaluate_targets(results)
+
+    report.write_json_atomic(os.path.join(out, "results.json"), results)
+    written = report.write_report(results, out, plots=not args.no_plots)
+    print(f"\nwrote {os.path.join(out, 'results.json')} and {', '.join(os.path.basename(w) for w in written)}")
+    if results["targets"]:
+        print(report.targets_text(results["targets"]))
+    if args.update_readme:
+        report.update_readme(args.readme, results)
+        print(f"README headline table updated: {args.readme}")
+    print(f"total {results['seconds']:.0f} s; {common.describe_load(total.summary)}")
+    failed = [n for n, s in results["suites"].items() if s["status"] == "failed"]
+    if failed:
+        print(f"FAILED suites: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,536 @@
+"""Every C kernel, through both bindings (pybind11 and cffi), against the numpy reference.
+
+Covers odd sizes, both transpose flags, accumulate, non-contiguous and 0-size inputs, extreme and
+-inf logits, error classes and messages on bad input, the kernel sets both extensions expose
+against the header, thread-count independence (bitwise), and the float32 exp's accuracy.
+Tolerances: float32 compares at ~1e-5 relative to the result's magnitude (matmul: an error
+bound that grows with K), float64 at ~1e-12.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygrad_rep.backend import numpy_ref as ref
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = ROOT / "csrc" / "tinygrad_rep.h"
+
+# A missing extension must fail these tests (ImportError), never skip them quietly.
+from tinygrad_rep.backend import cffi as cffi_backend  # noqa: E402
+from tinygrad_rep.backend import pybind as pybind_backend  # noqa: E402
+
+BACKENDS = {"pybind11": pybind_backend, "cffi": cffi_backend}
+SIZES = [1, 7, 33, 65, 129]
+DTYPES = [np.float32, np.float64]
+FEW = settings(max_examples=15, deadline=None)
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def be(request):
+    return BACKENDS[request.param]
+
+
+def rng_for(seed):
+    return np.random.default_rng(seed)
+
+
+def rel_tol(dtype):
+    return 1e-5 if np.dtype(dtype) == np.float32 else 1e-12
+
+
+def assert_close(got, want, dtype, scale=None):
+    """Same shape and dtype, NaN/inf where the reference has them, finite values within
+    rel_tol(dtype) of the reference relative to the magnitude of the result."""
+    assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, got.dtype, want.shape, want.dtype)
+    finite = want[np.isfinite(want)]
+    if scale is None:
+        scale = float(np.abs(finite).max()) if finite.size else 1.0
+    tol = rel_tol(dtype)
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(scale, 1e-30), equal_nan=True)
+
+
+def noncontiguous(x):
+    """A view with x's values that is not C-contiguous (every other element of a bigger array)."""
+    big = np.empty(x.shape[:-1] + (2 * x.shape[-1],) if x.ndim else (), dtype=x.dtype)
+    view = big[..., ::2]
+    view[...] = x
+    assert x.size <= 1 or not view.flags.c_contiguous
+    return view
+
+
+# ---------------------------------------------------------------- matmul
+
+@FEW
+@given(M=st.sampled_from(SIZES + [0]), N=st.sampled_from(SIZES + [0]), K=st.sampled_from(SIZES + [0]),
+       batch=st.sampled_from([None, 1, 3]), trans_a=st.booleans(), trans_b=st.booleans(),
+       accumulate=st.booleans(), strided=st.booleans(), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**31))
+def test_matmul_matches_reference(M, N, K, batch, trans_a, trans_b, accumulate, strided, dtype, seed):
+    rng = rng_for(seed)
+    lead = () if batch is None else (batch,)
+    a = rng.standard_normal(lead + ((K, M) if trans_a else (M, K))).astype(dtype)
+    b = rng.standard_normal(lead + ((N, K) if trans_b else (K, N))).astype(dtype)
+    if strided:
+        a, b = noncontiguous(a), noncontiguous(b)
+    start = rng.standard_normal(lead + (M, N)).astype(dtype)
+    want = ref.matmul(a, b, out=start.copy() if accumulate else None, trans_a=trans_a, trans_b=trans_b,
+                      accumulate=accumulate)
+    # each float32 dot product of length K carries up to ~K rounding errors of |a||b|
+    opa = np.swapaxes(a, -1, -2) if trans_a else a
+    opb = np.swapaxes(b, -1, -2) if trans_b else b
+    bound = (np.abs(opa.astype(np.float64)) @ np.abs(opb.astype(np.float64))
+             + (np.abs(start) if accumulate else 0))
+    eps = np.finfo(dtype).eps
+    for be in BACKENDS.values():
+        out = start.copy() if accumulate else None
+        got = be.matmul(a, b, out=out, trans_a=trans_a, trans_b=trans_b, accumulate=accumulate)
+        if accumulate:
+            assert got is out
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert np.all(np.abs(got - want) <= 2 * (K + 2) * eps * bound + 1e-30), be.NAME
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_zero_inner_dimension_gives_zeros_or_keeps_out(be, dtype):
+    a, b = np.ones((3, 0), dtype), np.ones((0, 4), dtype)
+    assert np.array_equal(be.matmul(a, b), np.zeros((3, 4), dtype))
+    out = np.full((3, 4), 7, dtype)
+    assert be.matmul(a, b, out=out, accumulate=True) is out
+    assert np.all(out == 7)
+
+
+def test_matmul_out_aliasing_an_input_is_safe(be):
+    a = rng_for(1).standard_normal((5, 5))
+    want = a @ a
+    got = be.matmul(a, a, out=a)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- ReLU
+
+@FEW
+@given(n=st.sampled_from(SIZES + [0, 1000]), dtype=st.sampled_from(DTYPES), strided=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_relu_matches_reference_exactly(n, dtype, strided, seed):
+    rng = rng_for(seed)
+    x = rng.standard_normal(n).astype(dtype)
+    x[rng.random(n) < 0.1] = 0.0
+    x[rng.random(n) < 0.05] = -0.0
+    x[rng.random(n) < 0.05] = np.nan
+    g = rng.standard_normal(n).astype(dtype)
+    if strided:
+        x, g = noncontiguous(x), noncontiguous(g)
+    for be in BACKENDS.values():
+        y = be.relu_forward(x)
+        want = ref.relu_forward(x)
+        assert y.dtype == dtype
+        # bitwise where not NaN (+0, never -0, for x <= 0), NaN where x is NaN
+        nan = np.isnan(want)
+        assert np.array_equal(np.isnan(y), nan)
+        assert np.array_equal(y[~nan].tobytes(), want[~nan].tobytes())
+        assert np.array_equal(be.relu_backward(x, g), ref.relu_backward(x, g), equal_nan=True)
+
+
+def test_zero_dim_arrays_keep_their_shape(be):
+    y = be.relu_forward(np.array(-2.0))
+    assert y.shape == () and y == 0
+    assert be.relu_backward(np.array(1.0), np.array(3.0)) == 3.0
+
+
+def test_relu_in_place(be):
+    x = np.array([-1.0, 2.0, np.nan, 0.0], np.float32)
+    assert be.relu_forward(x, out=x) is x
+    assert np.array_equal(x, [0.0, 2.0, np.nan, 0.0], equal_nan=True)
+
+
+# ---------------------------------------------------------------- softmax family
+
+ROW_SHAPES = st.one_of(
+    st.tuples(st.sampled_from(SIZES + [0])),
+    st.tuples(st.sampled_from(SIZES + [0]), st.sampled_from(SIZES + [0])),
+    st.tuples(st.sampled_from([1, 2, 3]), st.sampled_from([1, 7, 33]), st.sampled_from(SIZES)),
+)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # the reference, on 0 columns
+@FEW
+@given(shape=ROW_SHAPES, dtype=st.sampled_from(DTYPES), strided=st.booleans(), scale=st.sampled_from([1.0, 30.0]),
+       seed=st.integers(0, 2**31))
+def test_softmax_family_matches_reference(shape, dtype, strided, scale, seed):
+    rng = rng_for(seed)
+    x = (rng.standard_normal(shape) * scale).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    if strided:
+        x, g = noncontiguous(x), noncontiguous(g)
+    y = ref.softmax_forward(x)
+    ly = ref.log_softmax_forward(x)
+    for be in BACKENDS.values():
+        assert_close(be.softmax_forward(x), y, dtype)
+        assert_close(be.log_softmax_forward(x), ly, dtype)
+        assert_close(be.softmax_backward(y, g), ref.softmax_backward(y, g), dtype,
+                     scale=float(np.abs(g).max(initial=1.0)))
+        assert_close(be.log_softmax_backward(ly, g), ref.log_softmax_backward(ly, g), dtype,
+                     scale=float(np.abs(g).sum(axis=-1).max(initial=1.0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_extreme_logits_are_finite_and_right(be, dtype):
+    x = np.array([[1000.0, -1000.0, 0.0, 999.0],
+                  [-np.inf, 0.0, -np.inf, 1.0],
+                  [-1000.0, -1000.0, -1000.0, -1000.0],
+                  [-np.inf, -np.inf, -np.inf, 5.0]], dtype)
+    y = be.softmax_forward(x)
+    ly = be.log_softmax_forward(x)
+    assert np.all(np.isfinite(y))
+    assert_close(y, ref.softmax_forward(x), dtype)
+    # -inf inputs give exactly probability 0 and log-probability -inf; other entries finite
+    assert y[1, 0] == 0 and y[1, 2] == 0 and ly[1, 0] == -np.inf and ly[1, 2] == -np.inf
+    assert np.all(np.isfinite(ly[np.isfinite(x)]))
+    assert_close(ly, ref.log_softmax_forward(x), dtype, scale=2000.0)
+    np.testing.assert_allclose(y[3], [0, 0, 0, 1])
+    np.testing.assert_allclose(y.sum(axis=-1), 1, rtol=rel_tol(dtype) * 10)
+
+
+def test_softmax_all_minus_inf_row_is_nan_like_reference(be):
+    x = np.array([[-np.inf, -np.inf], [0.0, 1.0]], np.float32)
+    assert np.array_equal(np.isnan(be.softmax_forward(x)), np.isnan(ref.softmax_forward(x)))
+    assert np.isnan(be.softmax_forward(x)[0]).all() and not np.isnan(be.softmax_forward(x)[1]).any()
+
+
+@pytest.mark.parametrize("kernel", ["softmax_forward", "log_softmax_forward"])
+def test_softmax_in_place(be, kernel):
+    x = rng_for(3).standard_normal((4, 9))
+    want = getattr(ref, kernel)(x)
+    assert getattr(be, kernel)(x, out=x) is x
+    np.testing.assert_allclose(x, want, rtol=1e-12, atol=1e-12)
+
+
+def misaligned(x):
+    """A writeable copy of x whose data starts one byte past an aligned address."""
+    buf = np.zeros(x.nbytes + 1, np.uint8)
+    view = np.frombuffer(buf.data, dtype=x.dtype, count=x.size, offset=1).reshape(x.shape)
+    view[...] = x
+    assert not view.flags.aligned
+    return view
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_misaligned_inputs_are_copied_and_misaligned_outputs_refused(be, dtype):
+    rng = rng_for(9)
+    x = rng.standard_normal((3, 37)).astype(dtype)
+    assert_close(be.softmax_forward(misaligned(x)), ref.softmax_forward(x), dtype)
+    w = rng.standard_normal((5, 37)).astype(dtype)
+    idx = np.array([4, 0, 2])
+    assert np.array_equal(be.embedding_gather(misaligned(w), misaligned(idx)), w[idx])
+    with pytest.raises(ValueError, match="aligned"):
+        be.relu_forward(x, out=misaligned(np.empty_like(x)))
+
+
+def test_output_overlapping_the_input_is_safe(be):
+    """out shares memory with x, shifted by one row: the adapter must copy x first."""
+    big = rng_for(4).standard_normal((5, 4)).astype(np.float32)
+    x, out = big[:4], big[1:]
+    want = ref.log_softmax_forward(x.copy())
+    assert be.log_softmax_forward(x, out=out) is out
+    assert_close(out, want, np.float32)
+
+
+def test_float32_exp_within_two_ulp(be):
+    """log_softmax_backward with grad row [0, 1] and y row [t, 0] returns exactly -exp(t) in
+    column 0, which exposes the kernel's own float32 exp to a float64 comparison."""
+    rng = rng_for(7)
+    t = np.concatenate([rng.uniform(-110, 90, 200_000), rng.uniform(-2, 2, 20_000),
+                        [-np.inf, np.inf, 0.0, -0.0, -103.97, -87.4, 88.72, 88.7229]]).astype(np.float32)
+    y = np.stack([t, np.zeros_like(t)], axis=1)
+    g = np.tile(np.array([0.0, 1.0], np.float32), (t.size, 1))
+    got = -be.log_softmax_backward(y, g)[:, 0]
+    want = np.exp(t.astype(np.float64))
+    with np.errstate(over="ignore"):
+        want32 = want.astype(np.float32)
+    assert np.array_equal(np.isinf(got), np.isinf(want32))
+    fin = np.isfinite(want32)
+    # ulp of the float32 result; below the normal range the spacing is 2**-149
+    ulp = np.maximum(np.spacing(np.abs(want32[fin])).astype(np.float64), 2.0**-149)
+    err = np.abs(got[fin].astype(np.float64) - want[fin]) / ulp
+    assert err.max() <= 2.0, f"max error {err.max():.2f} ulp at t={t[fin][err.argmax()]!r}"
+    assert np.isnan(-be.log_softmax_backward(np.array([[np.nan, 0]], np.float32),
+                                             np.array([[0, 1]], np.float32))[0, 0])
+
+
+# ---------------------------------------------------------------- cross-entropy
+
+@FEW
+@given(B=st.sampled_from(SIZES + [0]), C=st.sampled_from(SIZES), dtype=st.sampled_from(DTYPES),
+       strided=st.booleans(), scale=st.sampled_from([1.0, 1000.0]), seed=st.integers(0, 2**31))
+def test_cross_entropy_matches_reference(B, C, dtype, strided, scale, seed):
+    rng = rng_for(seed)
+    logits = (rng.standard_normal((B, C)) * scale).astype(dtype)
+    targets = rng.integers(0, C, B)
+    grad = rng.standard_normal(B).astype(dtype)
+    if strided:
+        logits, targets, grad = noncontiguous(logits), noncontiguous(targets), noncontiguous(grad)
+    want_l, want_p = ref.cross_entropy_forward(logits, targets)
+    want_g = ref.cross_entropy_backward(want_p, targets, grad)
+    for be in BACKENDS.values():
+        losses, probs = be.cross_entropy_forward(logits, targets)
+        assert_close(probs, want_p, dtype, scale=1.0)
+        assert_close(losses, want_l, dtype, scale=max(1.0, float(np.abs(logits).max(initial=0)) * 2))
+        assert_close(be.cross_entropy_backward(want_p, targets, grad), want_g, dtype,
+                     scale=float(np.abs(grad).max(initial=1.0)))
+
+
+def test_cross_entropy_uses_given_buffers_and_int32_targets(be):
+    logits = rng_for(5).standard_normal((6, 4)).astype(np.float32)
+    t = np.array([0, 3, 1, 2, 3, 0], np.int32)
+    losses, probs = np.empty(6, np.float32), np.empty((6, 4), np.float32)
+    lo, pr = be.cross_entropy_forward(logits, t, losses=losses, probs=probs)
+    assert lo is losses and pr is probs
+    assert_close(losses, ref.cross_entropy_forward(logits, t)[0], np.float32)
+    out = np.empty((6, 4), np.float32)
+    assert be.cross_entropy_backward(probs, t, np.ones(6, np.float32), out=out) is out
+
+
+# ---------------------------------------------------------------- embedding
+
+@FEW
+@given(V=st.sampled_from(SIZES), d=st.sampled_from(SIZES + [0]), n=st.sampled_from(SIZES + [0, 500]),
+       dtype=st.sampled_from(DTYPES), strided=st.booleans(), seed=st.integers(0, 2**31))
+def test_embedding_matches_reference_exactly(V, d, n, dtype, strided, seed):
+    rng = rng_for(seed)
+    weight = rng.standard_normal((V, d)).astype(dtype)
+    idx = rng.integers(0, V, n)  # repeated indices are the point of scatter_add's ordering
+    grad = rng.standard_normal((n, d)).astype(dtype)
+    if strided:
+        weight, idx, grad = noncontiguous(weight), noncontiguous(idx), noncontiguous(grad)
+    want_rows = ref.embedding_gather(weight, idx)
+    start = rng.standard_normal((V, d)).astype(dtype)
+    want_acc = ref.embedding_scatter_add(grad, idx, start.copy())
+    for be in BACKENDS.values():
+        assert np.array_equal(be.embedding_gather(weight, idx), want_rows)
+        acc = start.copy()
+        assert be.embedding_scatter_add(grad, idx, acc) is acc
+        # same additions in the same order as np.add.at: bitwise equal
+        assert np.array_equal(acc, want_acc)
+
+
+# ---------------------------------------------------------------- zero sizes
+
+ZERO_CALLS = {
+    "relu_forward": lambda be, z: be.relu_forward(z),
+    "relu_backward": lambda be, z: be.relu_backward(z, z),
+    "softmax_forward": lambda be, z: be.softmax_forward(z),
+    "softmax_backward": lambda be, z: be.softmax_backward(z, z),
+    "log_softmax_forward": lambda be, z: be.log_softmax_forward(z),
+    "log_softmax_backward": lambda be, z: be.log_softmax_backward(z, z),
+    "matmul": lambda be, z: be.matmul(z, z.T),
+    "cross_entropy_forward": lambda be, z: be.cross_entropy_forward(z, np.zeros(0, np.int64))[1],
+    "cross_entropy_backward": lambda be, z: be.cross_entropy_backward(z, np.zeros(0, np.int64), np.zeros(0, z.dtype)),
+    "embedding_gather": lambda be, z: be.embedding_gather(z.T, np.zeros(0, np.int64)),
+    "embedding_scatter_add": lambda be, z: be.embedding_scatter_add(np.zeros((0, 0), z.dtype), np.zeros(0, np.int64), z.T.copy()),
+}
+
+
+@pytest.mark.parametrize("kernel", sorted(ZERO_CALLS))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_zero_size_inputs_work(be, kernel, dtype):
+    z = np.zeros((0, 3), dtype)
+    got = ZERO_CALLS[kernel](be, z)
+    want = ZERO_CALLS[kernel](ref, z)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert np.array_equal(got, want)
+
+
+def test_zero_size_rows_with_columns_and_columns_without_rows(be):
+    assert be.softmax_forward(np.zeros((4, 0), np.float32)).shape == (4, 0)
+    assert be.log_softmax_forward(np.zeros((0, 4), np.float64)).shape == (0, 4)
+    assert be.embedding_gather(np.zeros((3, 0)), np.array([0, 2])).shape == (2, 0)
+
+
+# ---------------------------------------------------------------- bad input
+
+BAD_CALLS = [
+    # (call, exception, message pattern)
+    (lambda be: be.relu_forward(np.ones(3, np.float16)), TypeError, "float16"),
+    (lambda be: be.relu_forward(np.ones(3, np.int32)), TypeError, "int32"),
+    (lambda be: be.relu_forward(np.ones(3, bool)), TypeError, "bool"),
+    (lambda be: be.relu_forward([1.0, 2.0]), TypeError, "numpy.ndarray"),
+    (lambda be: be.relu_backward(np.ones(3), np.ones(4)), ValueError, r"shape \(3,\).*\(4,\)"),
+    (lambda be: be.relu_backward(np.ones(3), np.ones(3, np.float32)), TypeError, "float32"),
+    (lambda be: be.relu_forward(np.ones(3), out=np.ones(4)), ValueError, "shape"),
+    (lambda be: be.relu_forward(np.ones(3), out=np.ones(3, np.float32)), TypeError, "float32"),
+    (lambda be: be.relu_forward(np.ones(4), out=np.ones(8)[::2]), ValueError, "C-contiguous"),
+    (lambda be: be.matmul(np.ones((2, 3)), np.ones((4, 5))), ValueError, "inner dimensions"),
+    (lambda be: be.matmul(np.ones(3), np.ones(3)), ValueError, "2-D or both 3-D"),
+    (lambda be: be.matmul(np.ones((2, 3)), np.ones((3, 2), np.float32)), TypeError, "float32"),
+    (lambda be: be.matmul(np.ones((2, 2, 3)), np.ones((3, 3, 2))), ValueError, "batch"),
+    (lambda be: be.matmul(np.ones((2, 3)), np.ones((3, 2)), accumulate=True), ValueError, "accumulate"),
+    (lambda be: be.matmul(np.ones((2, 3)), np.ones((3, 2)), out=np.ones((2, 3))), ValueError, "shape"),
+    (lambda be: be.softmax_forward(np.array(1.0)), ValueError, "0-d"),
+    (lambda be: be.softmax_forward(np.ones(3, np.int64)), TypeError, "int64"),
+    (lambda be: be.log_softmax_backward(np.ones((2, 3)), np.ones((3, 2))), ValueError, "shape"),
+    (lambda be: be.cross_entropy_forward(np.ones(3), np.zeros(3, int)), ValueError, "2-D"),
+    (lambda be: be.cross_entropy_forward(np.ones((2, 3)), np.array([0, 3])), IndexError, "index 3 is out of range"),
+    (lambda be: be.cross_entropy_forward(np.ones((2, 3)), np.array([-1, 0])), IndexError, "index -1"),
+    (lambda be: be.cross_entropy_forward(np.ones((2, 3)), np.array([0.0, 1.0])), TypeError, "float64 is not an integer"),
+    (lambda be: be.cross_entropy_forward(np.ones((2, 3)), np.array([0, 1, 2])), ValueError, r"targets must have shape \(2,\)"),
+    (lambda be: be.cross_entropy_backward(np.ones((2, 3)), np.array([0, 1]), np.ones(3)), ValueError, "grad must have shape"),
+    (lambda be: be.embedding_gather(np.ones((4, 2)), np.array([4])), IndexError, "index 4 is out of range for size 4"),
+    (lambda be: be.embedding_gather(np.ones((4, 2)), np.array([[1]])), ValueError, "1-D"),
+    (lambda be: be.embedding_gather(np.ones(4), np.array([1])), ValueError, "2-D"),
+    (lambda be: be.embedding_scatter_add(np.ones((2, 2)), np.array([0, 5]), np.zeros((3, 2))), IndexError, "index 5"),
+    (lambda be: be.embedding_scatter_add(np.ones((2, 2)), np.array([0, 1]), None), ValueError, "required"),
+    (lambda be: be.embedding_scatter_add(np.ones((2, 2)), np.array([0, 1]), np.zeros((3, 3))), ValueError, "shape"),
+    (lambda be: be.embedding_scatter_add(np.ones((2, 2)), np.array([0, 1, 2]), np.zeros((3, 2))), ValueError, "indices must have shape"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(BAD_CALLS)))
+def test_bad_input_raises_the_reference_error(be, case):
+    call, exc, pattern = BAD_CALLS[case]
+    with pytest.raises(exc, match=pattern):
+        call(ref)
+    with pytest.raises(exc, match=pattern):
+        call(be)
+
+
+def test_outputs_untouched_when_input_is_rejected(be):
+    out = np.full(3, 5.0)
+    with pytest.raises(IndexError):
+        be.embedding_gather(np.ones((2, 1)), np.array([0, 1, 2]), out=out.reshape(3, 1))
+    assert np.all(out == 5.0)
+
+
+def test_pybind_module_checks_sizes_itself():
+    """_C is safe to call directly: wrong sizes, dtypes, layouts and indices raise, never crash."""
+    from tinygrad_rep import _C
+    x = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match="out has 3 elements, expected 4"):
+        _C.relu_forward_f32(4, x, np.empty(3, np.float32))
+    with pytest.raises(ValueError, match="sizes must be >= 0"):
+        _C.relu_forward_f32(-1, x, x)
+    with pytest.raises(ValueError, match="overflow"):
+        _C.softmax_forward_f32(2**62, 2**62, x, x)
+    with pytest.raises(TypeError):
+        _C.relu_forward_f32(4, x.astype(np.float64), np.empty(4, np.float32))
+    with pytest.raises(TypeError):  # no silent copy of a non-contiguous array
+        _C.relu_forward_f32(2, x[::2], np.empty(2, np.float32))
+    with pytest.raises(ValueError, match="read-only"):
+        ro = np.empty(4, np.float32)
+        ro.flags.writeable = False
+        _C.relu_forward_f32(4, x, ro)
+    with pytest.raises(IndexError, match="index 9 is out of range for size 2"):
+        _C.embedding_gather_f64(1, 2, np.ones(4), np.array([9], np.int64), np.empty(2))
+    with pytest.raises(IndexError):
+        _C.cross_entropy_forward_f32(1, 2, np.ones(2, np.float32), np.array([-1], np.int64),
+                                     np.empty(1, np.float32), np.empty(2, np.float32))
+    with pytest.raises(ValueError, match="multiple"):
+        _C.embedding_scatter_add_f64(1, 2, np.ones(2), np.array([0], np.int64), np.zeros(3))
+    with pytest.raises(ValueError, match="A has"):
+        _C.matmul_f64(1, 2, 2, 2, np.ones(3), 0, np.ones(4), 0, np.empty(4), 0)
+    with pytest.raises(ValueError, match="not aligned"):
+        _C.relu_forward_f32(4, misaligned(x), np.empty(4, np.float32))
+    with pytest.raises(ValueError, match="not aligned"):
+        _C.embedding_gather_f64(1, 2, np.ones(4), misaligned(np.array([1], np.int64)), np.empty(2))
+
+
+# ---------------------------------------------------------------- the kernel sets
+
+def header_kernels():
+    text = re.sub(r"/\*.*?\*/", "", HEADER.read_text(), flags=re.S)
+    return set(re.findall(r"\btr_(\w+)\s*\(", text))
+
+
+def test_both_extensions_expose_exactly_the_header_kernels():
+    from tinygrad_rep import _C
+    from tinygrad_rep._C_cffi import lib
+    declared = header_kernels()
+    assert "matmul_f32" in declared and "set_num_threads" in declared
+    pybind_names = {n for n in dir(_C) if not n.startswith("_")}
+    cffi_names = {n[3:] for n in dir(lib) if n.startswith("tr_")}
+    assert pybind_names == declared, (pybind_names ^ declared)
+    assert cffi_names == declared, (cffi_names ^ declared)
+
+
+def test_adapters_expose_the_reference_interface():
+    import inspect
+    for be in BACKENDS.values():
+        assert be.KERNELS == ref.KERNELS
+        for name in ref.KERNELS:
+            assert inspect.signature(getattr(be, name)) == inspect.signature(getattr(ref, name)), (be.NAME, name)
+        info = be.info()
+        assert set(info) == {"backend", "simd", "threads", "compiler_flags"}
+        assert info["backend"] == be.NAME and info["simd"] in ("avx512f", "avx2", "default")
+        assert "-O3" in info["compiler_flags"] and "-march=native" not in info["compiler_flags"]
+
+
+# ---------------------------------------------------------------- threads
+
+@pytest.fixture
+def restore_threads():
+    saved = {name: be.get_num_threads() for name, be in BACKENDS.items()}
+    yield
+    for name, be in BACKENDS.items():
+        be.set_num_threads(saved[name])
+
+
+def test_set_and_get_num_threads(be, restore_threads):
+    be.set_num_threads(3)
+    assert be.get_num_threads() == 3 and be.info()["threads"] == 3
+    be.set_num_threads(0)
+    assert be.get_num_threads() == 1
+
+
+def test_results_do_not_depend_on_thread_count(be, restore_threads):
+    rng = rng_for(11)
+    x = (rng.standard_normal((300, 517)) * 5).astype(np.float32)  # > 2**16 elements: threaded
+    g = rng.standard_normal((300, 517)).astype(np.float32)
+    a = rng.standard_normal((160, 300)).astype(np.float32)
+    b = rng.standard_normal((300, 520)).astype(np.float32)
+    t = rng.integers(0, 517, 300)
+    idx = rng.integers(0, 50, 300)
+
+    def run():
+        y = be.softmax_forward(x)
+        acc = np.zeros((50, 517), np.float32)
+        return [y, be.log_softmax_forward(x), be.softmax_backward(y, g), be.log_softmax_backward(x, g),
+                be.matmul(a, b), be.matmul(b, a, trans_a=True, trans_b=True), be.relu_forward(x),
+                *be.cross_entropy_forward(x, t), be.embedding_scatter_add(g, idx, acc),
+                be.embedding_gather(x, idx)]
+
+    be.set_num_threads(1)
+    one = run()
+    be.set_num_threads(2)
+    two = run()
+    for r1, r2 in zip(one, two):
+        assert np.array_equal(r1.view(np.uint32), r2.view(np.uint32))
+
+
+def test_num_threads_env_var_is_read_at_first_use():
+    code = "from tinygrad_rep.backend import pybind, cffi; print(pybind.get_num_threads(), cffi.get_num_threads())"
+    env = dict(os.environ, TINYGRAD_REP_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3", "3"]
+    env["TINYGRAD_REP_NUM_THREADS"] = "lots"
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "TINYGRAD_REP_NUM_THREADS" in out.stderr and int(out.stdout.split()[0]) >= 1
+
+
+# ---------------------------------------------------------------- a missing extension
+
+@pytest.mark.parametrize("adapter,module", [("pybind", "tinygrad_rep._C"), ("cffi", "tinygrad_rep._C_cffi")])
+def test_missing_extension_is_an_import_error_that_says_how_to_build(adapter, module):
+    code = (f"import sys; sys.modules[{module!r}] = None\n"
+            "try:\n"
+            f"    import tinygrad_rep.backend.{adapter}\n"
+            "except ImportError as e:\n"
+            "    print('IMPORT-ERROR', e.name, '|', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith(f"IMPORT-ERROR {module} |"), out
+    assert "pip install -e ." in out

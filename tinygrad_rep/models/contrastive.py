@@ -1,0 +1,686 @@
+"""SimCLR contrastive learning on images (NT-Xent), its evaluation, and `tinygrad-rep train contrastive`.
+
+    from tinygrad_rep.data import augment, load
+    from tinygrad_rep.models import contrastive as cl
+    x_train, y_train, x_test, y_test = load("digits")
+    model = cl.SimCLR(64, dim=128, hidden=(256,), image_shape=(8, 8), seed=0)
+    cl.train(model, x_train, augment.preset("digits", (8, 8)), epochs=80, batch_size=128)
+    codes = model.encode(x_test)                        # numpy in, numpy out: the representation
+    # a saved run: tinygrad_rep.models.load("runs/simclr").encode(x_test)
+
+One training step (SimCLR, Chen et al. 2020):
+  a batch of N images -> two augmented views of each (tinygrad_rep.data.augment, numpy, seeded)
+  -> encoder f (MLP d -> hidden... -> dim, ReLU after every layer: the codes h = f(x))
+  -> projection head g (dim -> proj_hidden -> proj_dim, ReLU between: z = g(h))
+  -> F.nt_xent_loss(z_view1, z_view2, temperature): 2N anchors, each view's positive is the other
+     view of its image, the other 2N - 2 views are its negatives
+  -> backward -> Adam (optionally AdamW weight decay), learning rate with a linear warm-up and a
+     cosine decay to 0, updated every step.
+The head is used for training only: the representation is the encoder's output h, which is
+what `encode` returns and what every evaluation uses.
+
+Evaluation (`evaluate`) compares, for each label budget (all labels and a small fraction):
+  probe        softmax regression on the frozen SimCLR codes (trained with this engine; on a
+               small budget its L2 weight decay is chosen by cross-validation on the labelled
+               rows, the same way for every feature set: see `probe`)
+  fine_tune    the SimCLR encoder plus a new linear head, all trained on the labels
+  scratch      the same encoder architecture, freshly initialised, trained the same way
+  raw_pixels   softmax regression on the pixels
+  pca          softmax regression on PCA codes of the same dimension (at most the pixel count)
+  autoencoder  softmax regression on the codes of an autoencoder of the same dimension (the same
+               encoder architecture trained to reconstruct, or a saved one given by path)
+"""
+import math
+import os
+import time
+
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from .. import nn, optim
+from ..autograd import no_grad
+from ..data import augment, datasets, iterate_minibatches
+from ..tensor import Tensor
+from . import evaluation as ev
+from . import report
+
+KIND = "contrastive"
+# training objectives: NT-Xent (SimCLR: 2N anchors, 2N - 2 negatives each); InfoNCE in both
+# directions (anchors of one view against the other view's N candidates, averaged over the two
+# directions); triplet margin loss on L2-normalized projections (positive: the other view;
+# negative: the other view of the previous image in the batch)
+LOSSES = ("nt-xent", "info-nce", "triplet")
+IMAGE_SHAPES = {"digits": (8, 8), "fashion-mnist": (28, 28)}
+CLASS_NAMES = {"fashion-mnist": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                 "Shirt", "Sneaker", "Bag", "Boot"]}
+# Defaults per data set, chosen so that a run with only --data and --out meets the quality
+# targets: on digits the probe beats raw pixels with 10% of the labels; on Fashion-MNIST it beats
+# raw pixels and the from-scratch encoder with 1% of the labels and is within 2 points of raw
+# pixels with all of them.
+DEFAULTS = {
+    "digits": dict(encoder="mlp", hidden=(256,), channels=(16, 32), dim=128, proj_hidden=128, proj_dim=64,
+                   epochs=80, batch_size=128, temperature=0.5, lr=1e-3, warmup_epochs=2, weight_decay=0.0,
+                   label_fraction=0.1, probe_steps=500, finetune_steps=600, finetune_steps_all=1000),
+    "fashion-mnist": dict(encoder="conv", hidden=(1024,), channels=(16, 32), dim=256, proj_hidden=256,
+                          proj_dim=64, epochs=8, batch_size=256, temperature=0.5, lr=1e-3, warmup_epochs=1,
+                          weight_decay=0.0, label_fraction=0.01, probe_steps=500, finetune_steps=600,
+                          finetune_steps_all=1000),
+}
+
+
+# ---------------------------------------------------------------------------------------- model
+
+class _ToImages(nn.Module):
+    """Rows (N, H*W) -> channels-last images (N, H, W, 1) for the convolutional encoder."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], self.shape[0], self.shape[1], 1)
+
+    def extra_repr(self):
+        return f"shape={self.shape}"
+
+
+def _conv_encoder(image_shape, channels, dim, rng, dtype):
+    """3x3 convolutions with stride 2 and padding 1 (each halves the image), ReLU after each,
+    then a linear layer to `dim` and a ReLU: (N, H*W) -> (N, dim)."""
+    from ..nn_conv import Conv2d, output_size
+    layers = [_ToImages(image_shape)]
+    h, w = image_shape
+    c_in = 1
+    for c in channels:
+        layers += [Conv2d(c_in, c, 3, stride=2, padding=1, rng=rng, dtype=dtype), nn.ReLU()]
+        h, w, c_in = output_size(h, 3, 2, 1), output_size(w, 3, 2, 1), c
+    layers += [nn.Flatten(), nn.Linear(h * w * c_in, dim, rng=rng, dtype=dtype), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def _mlp(widths, rng, dtype, relu_last):
+    layers = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(a, b, rng=rng, dtype=dtype))
+        if i < len(widths) - 2 or relu_last:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class SimCLR(nn.Module):
+    """Encoder + projection head for SimCLR.
+
+    input_dim: pixels per image d; dim: the code size (the encoder's output, after a ReLU, as
+    SimCLR's pooled ResNet features); encoder: "mlp" (d -> hidden... -> dim) or "conv" (3x3
+    stride-2 convolutions with `channels` output channels each, then a linear layer to dim;
+    needs image_shape); proj_hidden, proj_dim: the projection head's hidden and output widths;
+    image_shape: (H, W) of the images (d must equal H*W); seed: initialisation; dtype: float32
+    (default) or float64.
+    """
+
+    def __init__(self, input_dim, dim=128, hidden=(256,), proj_hidden=128, proj_dim=64,
+                 image_shape=None, seed=0, dtype=np.float32, encoder="mlp", channels=(16, 32)):
+        super().__init__()
+        hidden = tuple(int(h) for h in hidden)
+        widths = (int(input_dim),) + hidden + (int(dim),)
+        if min(widths) <= 0 or int(proj_hidden) <= 0 or int(proj_dim) <= 0:
+            raise ValueError(f"SimCLR: every width must be positive, got input_dim={input_dim}, "
+                             f"hidden={hidden}, dim={dim}, proj_hidden={proj_hidden}, proj_dim={proj_dim}")
+        if image_shape is not None:
+            image_shape = tuple(int(s) for s in image_shape)
+            if len(image_shape) != 2 or image_shape[0] * image_shape[1] != int(input_dim):
+                raise ValueError(f"SimCLR: image_shape {image_shape} does not hold {input_dim} pixels")
+        if encoder not in ("mlp", "conv"):
+            raise ValueError(f"SimCLR: encoder must be 'mlp' or 'conv', got {encoder!r}")
+        channels = tuple(int(c) for c in channels)
+        if encoder == "conv" and (image_shape is None or not channels or min(channels) <= 0):
+            raise ValueError("SimCLR: a conv encoder needs image_shape and positive channels")
+        self.input_dim, self.hidden, self.dim = int(input_dim), hidden, int(dim)
+        self.proj_hidden, self.proj_dim = int(proj_hidden), int(proj_dim)
+        self.image_shape, self.seed, self.dtype = image_shape, seed, np.dtype(dtype)
+        self.kind, self.channels = encoder, channels
+        rng = np.random.default_rng(seed)
+        self.encoder = (_mlp(widths, rng, dtype, relu_last=True) if encoder == "mlp"
+                        else _conv_encoder(image_shape, channels, self.dim, rng, dtype))
+        self.head = _mlp((self.dim, self.proj_hidden, self.proj_dim), rng, dtype, relu_last=False)
+
+    def config(self):
+        """Constructor arguments as a JSON-ready dict (what model.json stores)."""
+        return {"input_dim": self.input_dim, "dim": self.dim, "hidden": list(self.hidden),
+                "proj_hidden": self.proj_hidden, "proj_dim": self.proj_dim,
+                "image_shape": list(self.image_shape) if self.image_shape else None,
+                "seed": self.seed, "dtype": self.dtype.name, "encoder": self.kind,
+                "channels": list(self.channels)}
+
+    def new_encoder(self, seed):
+        """A freshly initialised encoder of the same architecture (the from-scratch baseline)."""
+        return SimCLR(**{**self.config(), "seed": seed}).encoder
+
+    def forward(self, x):
+        """Projections z = head(encoder(x)) (Tensor) of a batch x (Tensor or array (n, d))."""
+        return self.head(self.encoder(x))
+
+    def loss(self, view1, view2, temperature=0.5, objective="nt-xent", margin=0.5):
+        """The contrastive loss of the projections of two views (arrays (n, d)), one forward
+        pass over both views. objective: see LOSSES."""
+        n = len(view1)
+        z = self(Tensor._wrap(np.concatenate([view1, view2]).astype(self.dtype, copy=False)))
+        z1, z2 = z[:n], z[n:]
+        if objective == "nt-xent":
+            return F.nt_xent_loss(z1, z2, temperature)
+        if objective == "info-nce":
+            return (F.info_nce_loss(z1, z2, temperature=temperature)
+                    + F.info_nce_loss(z2, z1, temperature=temperature)) * 0.5
+        if objective == "triplet":
+            z1, z2 = F.normalize(z1, axis=1), F.normalize(z2, axis=1)
+            negative = z2[np.roll(np.arange(n), 1)]  # the other view of the previous image
+            return F.triplet_margin_loss(z1, z2, negative, margin=margin)
+        raise ValueError(f"SimCLR.loss: objective must be one of {LOSSES}, got {objective!r}")
+
+    # ---- numpy in, numpy out ----
+    def encode(self, x, batch_size=4096):
+        """Codes (n, dim) of images x (n, d) or (n, H, W): the representation, as numpy."""
+        return ev.predict(self.encoder, self._rows(x), batch_size)
+
+    def project(self, x, batch_size=4096):
+        """Projection-head outputs (n, proj_dim) of images x, as numpy (what the loss compares)."""
+        return ev.predict(self, self._rows(x), batch_size)
+
+    def _rows(self, x):
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim == 1:
+            x = x[None]
+        x = x.reshape(len(x), -1)
+        if x.shape[1] != self.input_dim:
+            raise ValueError(f"SimCLR: expected inputs with {self.input_dim} values per row, got shape {x.shape}")
+        return x
+
+    def save(self, folder, **extra):
+        """Write model.json + weights.npz into `folder` (reload with tr.models.load)."""
+        from . import save_model
+        return save_model(folder, KIND, self.config(), self.state_dict(), **extra)
+
+
+def load_model(folder):
+    """Rebuild the SimCLR model saved in `folder` (model.json + weights.npz), in eval mode."""
+    from . import read_meta
+    from ..serialization import load
+    meta = read_meta(folder)
+    if meta["kind"] != KIND:
+        raise ValueError(f"{folder}: model kind is {meta['kind']!r}, not {KIND!r}")
+    model = SimCLR(**meta["config"])
+    model.load_state_dict(load(os.path.join(folder, meta.get("weights", "weights.npz"))))
+    model.eval()
+    return model
+
+
+# ------------------------------------------------------------------------------------- training
+
+def lr_factor(step, total, warmup):
+    """The learning-rate multiplier at `step` of `total`: linear warm-up over `warmup` steps
+    (from 1/warmup to 1), then a cosine decay from 1 to 0 at `total`."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    span = max(total - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, span) / span))
+
+
+def train(model, x_train, augmenter, epochs, batch_size, temperature=0.5, lr=1e-3, weight_decay=0.0,
+          warmup_epochs=1, schedule="cosine", seed=0, progress=True, desc="simclr", objective="nt-xent",
+          margin=0.5):
+    """Train `model` with NT-Xent on two views per image of the rows of x_train.
+
+    augmenter: a callable (images, rng) -> one view (e.g. augment.Augment); batches are shuffled
+    and augmented from one Generator seeded with `seed`. A partial last batch is used (one image
+    alone has no negatives and is skipped). Optimizer: Adam, or AdamW when weight_decay > 0;
+    schedule: "cosine" (warm-up, then cosine to 0, per step) or "constant". objective, margin:
+    the loss (LOSSES; NT-Xent by default) and the triplet loss's margin.
+    Returns a dict: epoch_losses, lrs (per epoch, at its end), seconds, augment_seconds, steps,
+    samples_per_second. Raises FloatingPointError if the loss stops being finite.
+    """
+    if objective not in LOSSES:
+        raise ValueError(f"train: objective must be one of {LOSSES}, got {objective!r}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"train: schedule must be 'cosine' or 'constant', got {schedule!r}")
+    x_train = np.ascontiguousarray(x_train, dtype=model.dtype)
+    n = len(x_train)
+    if n < 2:
+        raise ValueError(f"train: SimCLR needs at least 2 images, got {n}")
+    steps_per_epoch = -(-n // batch_size)
+    total = epochs * steps_per_epoch
+    warmup = int(round(warmup_epochs * steps_per_epoch)) if schedule == "cosine" else 0
+    params = list(model.parameters())
+    opt = (optim.AdamW(params, lr=lr, weight_decay=weight_decay) if weight_decay > 0
+           else optim.Adam(params, lr=lr))
+    if schedule == "cosine":
+        sched = optim.LambdaLR(opt, lambda step: lr_factor(step, total, warmup))
+    rng = np.random.default_rng(seed)
+    history, lrs = [], []
+    model.train()
+    bar = report.Progress(total, desc=desc, disable=not progress)
+    start = time.perf_counter()
+    seen, aug_seconds = 0, 0.0
+    for epoch in range(epochs):
+        epoch_loss, counted = 0.0, 0
+        for (xb,) in iterate_minibatches(x_train, batch_size=batch_size, seed=rng):
+            if len(xb) < 2:
+                bar.update(1)
+                continue
+            t0 = time.perf_counter()
+            v1, v2 = augmenter(xb, rng), augmenter(xb, rng)
+            aug_seconds += time.perf_counter() - t0
+            loss = model.loss(v1, v2, temperature, objective, margin)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if schedule == "cosine":
+                sched.step()
+            value = float(loss.data)
+            epoch_loss += value * len(xb)
+            counted += len(xb)
+            seen += len(xb)
+            rate = seen / max(time.perf_counter() - start, 1e-9)
+            bar.update(1, epoch=f"{epoch + 1}/{epochs}", loss=value, images_per_s=round(rate))
+        history.append(epoch_loss / max(counted, 1))
+        lrs.append(opt.param_groups[0]["lr"])
+        if not math.isfinite(history[-1]):
+            bar.close()
+            raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {history[-1]}); "
+                                     f"try a smaller --lr or a larger --temperature")
+    bar.close()
+    model.eval()
+    seconds = time.perf_counter() - start
+    return {"epoch_losses": history, "lrs": lrs, "seconds": seconds, "augment_seconds": aug_seconds,
+            "steps": total, "samples_per_second": seen / max(seconds, 1e-9)}
+
+
+# ----------------------------------------------------------------------------------- evaluation
+
+def _timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def train_autoencoder_codes(x_train, x_test, dim, hidden, epochs, batch_size=256, lr=2e-3, seed=0,
+                            progress=False):
+    """Train a plain autoencoder whose encoder has SimCLR's architecture (hidden..., dim) and
+    return (train codes, test codes, seconds)."""
+    from .autoencoder import Autoencoder, train as train_ae
+    ae = Autoencoder(x_train.shape[1], hidden=tuple(hidden), bottleneck=dim, seed=seed)
+    fit = train_ae(ae, x_train, epochs, batch_size, lr, seed=seed, progress=progress, desc="autoencoder")
+    return ae.encode(x_train), ae.encode(x_test), fit["seconds"]
+
+
+# L2 weight decays tried by the probe on a small label budget, chosen by cross-validation
+PROBE_WEIGHT_DECAYS = (1e-3, 1e-2, 3e-2, 1e-1)
+CV_MAX_ROWS = 5000  # above this many labelled rows the probe uses ev.linear_probe's default decay
+
+
+def probe(train_features, train_labels, test_features, test_labels, steps=500, seed=0,
+          weight_decays=PROBE_WEIGHT_DECAYS, folds=3):
+    """Linear probe (ev.linear_probe: softmax regression on standardized features) whose L2
+    weight decay is chosen by `folds`-fold cross-validation on the labelled training rows alone
+    (the test set is not looked at); ties go to the larger decay. With more than CV_MAX_ROWS rows
+    (or a single decay given) no search is made and ev.linear_probe's default decay is used:
+    with tens of thousands of labels regularization hardly matters and the search is costly.
+    Returns linear_probe's dict plus "weight_decay" and "cv" ({decay: mean held-out accuracy}).
+    """
+    train_labels = np.asarray(train_labels)
+    n = len(train_labels)
+    if n > CV_MAX_ROWS or len(weight_decays) < 2:
+        wd = weight_decays[0] if len(weight_decays) == 1 else 1e-4
+        res = ev.linear_probe(train_features, train_labels, test_features, test_labels, steps=steps,
+                              weight_decay=wd, seed=seed)
+        return {**res, "weight_decay": wd, "cv": None}
+    fold = np.empty(n, dtype=np.int64)
+    fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % folds
+    cv = {}
+    for wd in weight_decays:
+        accs = [ev.linear_probe(train_features[fold != k], train_labels[fold != k], train_features[fold == k],
+                                train_labels[fold == k], steps=steps, weight_decay=wd, seed=seed)["accuracy"]
+                for k in range(folds)]
+        cv[wd] = float(np.mean(accs))
+    best = max(sorted(weight_decays, reverse=True), key=lambda wd: cv[wd])
+    res = ev.linear_probe(train_features, train_labels, test_features, test_labels, steps=steps,
+                          weight_decay=best, seed=seed)
+    return {**res, "weight_decay": best, "cv": cv}
+
+
+def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3, probe_steps=500,
+             finetune_steps=600, finetune_steps_all=2000, finetune=True, autoencoder=None, seed=0,
+             progress=False):
+    """The comparison table: for all labels and for `label_fraction` of them, the test accuracy
+    and seconds of each method (see the module docstring for the methods).
+
+    The small budget is drawn `subsets` times (class-stratified, seeds seed, seed+1, ...): a few
+    hundred labels make one draw's accuracy noisy, so the table gives the mean over the draws and
+    keeps each draw's accuracy ("runs"). autoencoder: None (skip), a model folder saved by
+    `train autoencoder` (its codes are used; its code size may differ), or a dict of
+    `train_autoencoder_codes` keyword arguments (epochs, ...) to train one of SimCLR's
+    architecture and dimension here. Returns (metrics dict, test codes).
+    """
+    d = model.dim
+    few_name = f"{label_fraction:g}"
+    budgets = {"all": [np.arange(len(y_train))],
+               few_name: [ev.label_subset(y_train, label_fraction, seed=seed + k) for k in range(max(int(subsets), 1))]}
+    (ztr, zte), t_codes = _timed(lambda: (model.encode(x_train), model.encode(x_test)))
+    m = min(d, x_train.shape[1], len(x_train))  # PCA cannot have more components than pixels
+    pca, t_pca = _timed(lambda: ev.PCA(m).fit(x_train))
+    ptr, pte = pca.transform(x_train), pca.transform(x_test)
+    features = {"probe": (ztr, zte, t_codes), "raw_pixels": (x_train, x_test, 0.0), "pca": (ptr, pte, t_pca)}
+    ae_info = None
+    if isinstance(autoencoder, (str, os.PathLike)):
+        from . import load as load_any
+        ae, t_ae = _timed(load_any, autoencoder)
+        features["autoencoder"] = (ae.encode(x_train), ae.encode(x_test), t_ae)
+        ae_info = {"source": os.fspath(autoencoder), "dim": int(features["autoencoder"][0].shape[1])}
+    elif isinstance(autoencoder, dict):
+        atr, ate, t_ae = train_autoencoder_codes(x_train, x_test, d, model.hidden, seed=seed,
+                                                 progress=progress, **autoencoder)
+        features["autoencoder"] = (atr, ate, t_ae)
+        ae_info = {"source": "trained here", "dim": d, "hidden": list(model.hidden), **autoencoder}
+
+    def cell(fn, draws):
+        runs, seconds, decays = [], 0.0, []
+        for idx in draws:
+            res, t = _timed(fn, idx)
+            runs.append(res["accuracy"])
+            seconds += t
+            if "weight_decay" in res:
+                decays.append(res["weight_decay"])
+        out = {"accuracy": float(np.mean(runs)), "seconds": seconds / len(runs)}
+        if len(runs) > 1:
+            out["runs"] = runs
+        if decays:
+            out["weight_decay"] = decays if len(decays) > 1 else decays[0]
+        return out
+
+    table = {}
+    for name, draws in budgets.items():
+        row = {"labels": int(len(draws[0])), "draws": len(draws)}
+        for key, (ftr, fte, t_feat) in features.items():
+            row[key] = cell(lambda idx: probe(ftr[idx], y_train[idx], fte, y_test, steps=probe_steps,
+                                              seed=seed), draws)
+            row[key]["feature_seconds"] = t_feat
+        if finetune:
+            steps = finetune_steps_all if name == "all" else finetune_steps
+            for key, enc in (("fine_tune", model.encoder), ("scratch", model.new_encoder(model.seed + 1))):
+                row[key] = cell(lambda idx: ev.fine_tune(enc, d, x_train[idx], y_train[idx], x_test, y_test,
+                                                         steps=steps, seed=seed), draws)
+                row[key]["steps"] = steps
+        table[name] = row
+    few = table[few_name]
+    out = {"label_fraction": label_fraction,
+           "probe_accuracy": few["probe"]["accuracy"],
+           "raw_pixels_accuracy": few["raw_pixels"]["accuracy"],
+           "pca_accuracy": few["pca"]["accuracy"],
+           "probe_accuracy_all": table["all"]["probe"]["accuracy"],
+           "raw_pixels_accuracy_all": table["all"]["raw_pixels"]["accuracy"],
+           "pca_dim": m, "labels": table}
+    if finetune:
+        out["fine_tune_accuracy"] = few["fine_tune"]["accuracy"]
+        out["scratch_accuracy"] = few["scratch"]["accuracy"]
+    if ae_info is not None:
+        out["autoencoder"] = ae_info
+        out["autoencoder_accuracy"] = few["autoencoder"]["accuracy"]
+    return out, zte
+
+
+# ---------------------------------------------------------------------------------------- plots
+
+def _colormap(values, lo=-1.0, hi=1.0):
+    """Diverging blue-white-red RGB (uint8) for values in [lo, hi] (NaN and -inf become gray)."""
+    t = np.clip((np.nan_to_num(values, nan=0.0, neginf=lo, posinf=hi) - lo) / (hi - lo), 0, 1) * 2 - 1
+    blue, white, red = np.array([33, 102, 172.]), np.array([247, 247, 247.]), np.array([178, 24, 43.])
+    neg = np.clip(-t, 0, 1)[..., None]
+    pos = np.clip(t, 0, 1)[..., None]
+    rgb = white * (1 - neg - pos) + blue * neg + red * pos
+    rgb = np.where(np.isfinite(values)[..., None], rgb, 128.0)
+    return np.round(rgb).astype(np.uint8)
+
+
+def save_similarity_png(path, sim, scale=8):
+    """PNG heat map of a similarity matrix in [-1, 1] (blue -1, white 0, red +1), each entry a
+    `scale` x `scale` block."""
+    rgb = _colormap(np.asarray(sim, dtype=np.float64))
+    rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    report.write_bytes_atomic(path, report.encode_png(rgb))
+    return path
+
+
+def similarity_matrix(model, x, augmenter, rng):
+    """Cosine similarities (2n x 2n) of the projections of two views of each image of x, ordered
+    [view 1 of images 0..n-1, view 2 of images 0..n-1]: positives sit on the two off-diagonals
+    at distance n."""
+    z = model.project(np.concatenate([augmenter(x, rng), augmenter(x, rng)]))
+    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    return z @ z.T
+
+
+def save_augmentation_png(path, x, augmenter, rng, views=8):
+    """PNG: each row is an image followed by `views` augmented views of it."""
+    grid = augment.view_grid(x, augmenter, rng, views)  # (n, 1 + views, H, W)
+    h, w = grid.shape[2:]
+    rows = [row.reshape(len(row), h * w) for row in grid]
+    scale = max(1, 64 // max(h, w))
+    report.write_bytes_atomic(path, report.encode_png(report.tile_images(rows, (h, w), scale=scale)))
+    return path
+
+
+_TAB10 = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+                   [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.uint8)
+
+
+def save_scatter_png(path, points, labels, size=480, dot=2):
+    """PNG scatter of 2-D points coloured by integer label, drawn with numpy alone: white
+    background, a (2*dot+1)-pixel square per point, no axes or text; a strip on the right shows
+    each class's colour from top to bottom in label order. Used when matplotlib is missing."""
+    points, labels = np.asarray(points, dtype=np.float64), np.asarray(labels)
+    img = np.full((size, size + 40, 3), 255, np.uint8)
+    lo, hi = points.min(0), points.max(0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    margin = 3 * dot
+    xy = np.round(margin + (points - lo) / span * (size - 1 - 2 * margin)).astype(int)
+    colours = _TAB10[labels.astype(int) % 10]
+    for dy in range(-dot, dot + 1):  # a loop over the dot's pixels, not over the points
+        for dx in range(-dot, dot + 1):
+            img[size - 1 - xy[:, 1] + dy, xy[:, 0] + dx] = colours
+    for k, c in enumerate(np.unique(labels.astype(int))):
+        img[10 + 20 * k:22 + 20 * k, size + 14:size + 26] = _TAB10[c % 10]
+    report.write_bytes_atomic(path, report.encode_png(img))
+    return path
+
+
+def save_loss_png(path, epoch_losses, title, ylabel="NT-Xent loss"):
+    """PNG line plot of the training loss per epoch (matplotlib; skipped with a note if missing)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        report.note_once(f"note: matplotlib is not installed; skipped the plot {os.fspath(path)} "
+                         f"(pip install matplotlib)")
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(np.arange(1, len(epoch_losses) + 1), epoch_losses, marker="o", ms=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{ylabel} (training, mean over the epoch)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with report.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------- command line
+
+def _widths(text, name):
+    try:
+        widths = tuple(int(h) for h in text.split(",") if h.strip())
+    except ValueError:
+        raise ValueError(f"--{name} must be comma-separated integers, got {text!r}") from None
+    if not widths or min(widths) <= 0:
+        raise ValueError(f"--{name} must list positive widths, got {text!r}")
+    return widths
+
+
+def add_arguments(parser):
+    """Options of `tinygrad-rep train contrastive` (None = the data set's default)."""
+    parser.add_argument("--data", default="digits", choices=sorted(datasets.KNOWN), help="data set (default digits)")
+    parser.add_argument("--data-path", default=None, help="folder with the data set's files")
+    parser.add_argument("--epochs", type=int, default=None, help="SimCLR epochs (digits 80, fashion-mnist 8)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="images per batch; each gives two views (digits 128, fashion-mnist 256)")
+    parser.add_argument("--temperature", type=float, default=None, help="NT-Xent temperature (default 0.5)")
+    parser.add_argument("--dim", type=int, default=None, help="code size: the encoder's output (digits 128, fashion-mnist 256)")
+    parser.add_argument("--loss", default="nt-xent", choices=LOSSES, help="training objective (default nt-xent)")
+    parser.add_argument("--margin", type=float, default=0.5, help="triplet loss margin (default 0.5)")
+    parser.add_argument("--encoder", default=None, choices=("mlp", "conv"),
+                        help="encoder: MLP, or 3x3 stride-2 convolutions then a linear layer "
+                             "(digits mlp, fashion-mnist conv)")
+    parser.add_argument("--channels", default=None, help="conv encoder: channels per convolution, comma-separated (default 16,32)")
+    parser.add_argument("--hidden", default=None, help="MLP encoder hidden widths, comma-separated (digits 256, fashion-mnist 1024)")
+    parser.add_argument("--proj-dim", type=int, default=None, help="projection head output size (default 64)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    parser.add_argument("--schedule", default="cosine", choices=("cosine", "constant"),
+                        help="learning-rate schedule: linear warm-up then cosine decay to 0 (default), or constant")
+    parser.add_argument("--warmup-epochs", type=float, default=None, help="warm-up length in epochs (digits 2, fashion-mnist 1)")
+    parser.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0: plain Adam)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation, batches and augmentations")
+    parser.add_argument("--label-fraction", type=float, default=None,
+                        help="the small label budget of the evaluation (digits 0.1, fashion-mnist 0.01)")
+    parser.add_argument("--label-draws", type=int, default=3,
+                        help="random draws of the small label budget; accuracies are averaged (default 3)")
+    parser.add_argument("--autoencoder", default="train",
+                        help="autoencoder codes to compare with: 'train' (train one of the same architecture "
+                             "and dimension, default), 'none', or a folder saved by `train autoencoder`")
+    parser.add_argument("--autoencoder-epochs", type=int, default=None,
+                        help="epochs of the autoencoder trained for the comparison (default: SimCLR's epochs)")
+    parser.add_argument("--probe-steps", type=int, default=None, help="optimizer steps of each linear probe (default 500)")
+    parser.add_argument("--finetune-steps", type=int, default=None,
+                        help="optimizer steps of fine-tuning and from-scratch training on the small budget "
+                             "(default 600; with all labels: 1000)")
+    parser.add_argument("--no-finetune", action="store_true", help="skip fine-tuning and from-scratch training")
+    parser.add_argument("--no-eval", action="store_true", help="train and save only: no evaluation table")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--out", required=True, help="output folder")
+
+
+def _check_positive(name, value):
+    if value is not None and not value > 0:
+        raise ValueError(f"--{name} must be positive, got {value}")
+
+
+def settings(args):
+    """The run's settings: the data set's defaults overridden by the options given."""
+    d = dict(DEFAULTS[args.data])
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "temperature": args.temperature,
+             "dim": args.dim, "proj_dim": args.proj_dim, "lr": args.lr, "warmup_epochs": args.warmup_epochs,
+             "weight_decay": args.weight_decay, "label_fraction": args.label_fraction,
+             "hidden": _widths(args.hidden, "hidden") if args.hidden else None,
+             "encoder": args.encoder, "channels": _widths(args.channels, "channels") if args.channels else None,
+             "probe_steps": args.probe_steps, "finetune_steps": args.finetune_steps}
+    d.update({k: v for k, v in given.items() if v is not None})
+    for name in ("epochs", "batch_size", "temperature", "dim", "proj_dim", "lr", "probe_steps", "finetune_steps"):
+        _check_positive(name.replace("_", "-"), d[name])
+    if d["warmup_epochs"] < 0 or d["weight_decay"] < 0:
+        raise ValueError("--warmup-epochs and --weight-decay must be non-negative")
+    if not 0 < d["label_fraction"] <= 1:
+        raise ValueError(f"--label-fraction must be in (0, 1], got {d['label_fraction']}")
+    _check_positive("label-draws", args.label_draws)
+    if args.autoencoder_epochs is not None:
+        _check_positive("autoencoder-epochs", args.autoencoder_epochs)
+    if args.margin < 0:
+        raise ValueError(f"--margin must be non-negative, got {args.margin}")
+    d["schedule"], d["seed"], d["loss"], d["margin"] = args.schedule, args.seed, args.loss, args.margin
+    return d
+
+
+def run(args):
+    """Train SimCLR, evaluate it, and write metrics.json, the plots and the model into args.out."""
+    s = settings(args)
+    x_train, y_train, x_test, y_test = datasets.load(args.data, args.data_path)
+    shape = IMAGE_SHAPES[args.data]
+    augmenter = augment.preset(args.data, shape)
+    model = SimCLR(x_train.shape[1], dim=s["dim"], hidden=s["hidden"], proj_hidden=s["proj_hidden"],
+                   proj_dim=s["proj_dim"], image_shape=shape, seed=args.seed, encoder=s["encoder"],
+                   channels=s["channels"])
+    if model.kind == "mlp":
+        arch = "MLP " + "-".join(str(w) for w in (model.input_dim,) + model.hidden + (model.dim,))
+    else:
+        arch = f"conv {'-'.join(str(c) for c in model.channels)} channels -> {model.dim}"
+    loss_name = {"nt-xent": "NT-Xent", "info-nce": "InfoNCE", "triplet": f"triplet (margin {s['margin']})"}[s["loss"]]
+    print(f"SimCLR on {args.data}: encoder {arch} + head {model.dim}-{model.proj_hidden}-{model.proj_dim}; "
+          f"{len(x_train)} train / {len(x_test)} test images; {loss_name}, {s['epochs']} epochs, batch "
+          f"{s['batch_size']} (x2 views), temperature {s['temperature']}, lr {s['lr']} ({s['schedule']}), "
+          f"backend {backend.get_backend()}")
+    fit = train(model, x_train, augmenter, s["epochs"], s["batch_size"], s["temperature"], s["lr"],
+                s["weight_decay"], s["warmup_epochs"], s["schedule"], seed=args.seed, progress=not args.quiet,
+                objective=s["loss"], margin=s["margin"])
+    out = args.out
+    os.makedirs(out, exist_ok=True)
+    model.save(out, data=args.data, augment=augmenter.to_dict(), temperature=s["temperature"])
+    metrics = {"data": args.data, "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
+               "augment": augmenter.to_dict(), "seconds": fit["seconds"],
+               "augment_seconds": fit["augment_seconds"], "samples_per_second": fit["samples_per_second"],
+               "epoch_losses": fit["epoch_losses"], "backend": backend.backend_info()}
+    files = ["model.json", "weights.npz"]
+    rng = np.random.default_rng(args.seed + 1)
+    save_augmentation_png(os.path.join(out, "augmentations.png"), x_test[:8], augmenter, rng)
+    batch = np.sort(rng.choice(len(x_test), 32, replace=False))
+    batch = batch[np.argsort(y_test[batch], kind="stable")]  # grouped by class: blocks show classes
+    sim = similarity_matrix(model, x_test[batch], augmenter, rng)
+    save_similarity_png(os.path.join(out, "similarity.png"), sim)
+    files += ["augmentations.png", "similarity.png"]
+    if save_loss_png(os.path.join(out, "loss.png"), fit["epoch_losses"], f"SimCLR on {args.data}", loss_name):
+        files.append("loss.png")
+    n = len(sim) // 2
+    metrics["similarity_batch"] = {"images": n, "positive_mean": float(np.mean(np.diag(sim, n))),
+                                   "negative_mean": float((sim.sum() - np.trace(sim) - 2 * np.trace(sim, n))
+                                                          / (4 * n * n - 2 * n - 2 * n))}
+    if not args.no_eval:
+        if args.autoencoder == "none":
+            ae = None
+        elif args.autoencoder == "train":
+            ae = {"epochs": args.autoencoder_epochs or s["epochs"], "batch_size": s["batch_size"]}
+        else:
+            ae = args.autoencoder
+        t0 = time.perf_counter()
+        table, zte = evaluate(model, x_train, y_train, x_test, y_test, s["label_fraction"], args.label_draws,
+                              probe_steps=s["probe_steps"], finetune_steps=s["finetune_steps"],
+                              finetune_steps_all=s["finetune_steps_all"], finetune=not args.no_finetune,
+                              autoencoder=ae, seed=args.seed, progress=not args.quiet)
+        metrics.update(table)
+        metrics["eval_seconds"] = time.perf_counter() - t0
+    else:
+        zte = model.encode(x_test)
+    pts = ev.PCA(2).fit(zte).transform(zte)
+    title = f"{args.data}: SimCLR test codes (dim {model.dim}), first two principal components"
+    if not report.save_scatter(os.path.join(out, "embeddings.png"), pts, y_test, title=title,
+                               class_names=CLASS_NAMES.get(args.data)):
+        save_scatter_png(os.path.join(out, "embeddings.png"), pts, y_test)  # without matplotlib
+    files.append("embeddings.png")
+    report.write_json_atomic(os.path.join(out, "metrics.json"), metrics)
+    files.insert(0, "metrics.json")
+    print(summary(metrics))
+    print(f"wrote {out}/: {', '.join(files)}")
+    return 0
+
+
+def summary(metrics):
+    """A short human-readable summary of a run's metrics (with the comparison table)."""
+    lines = [f"trained {len(metrics['epoch_losses'])} epochs in {metrics['seconds']:.1f} s "
+             f"({metrics['samples_per_second']:.0f} images/s, two views each); {metrics['settings']['loss']} loss "
+             f"{metrics['epoch_losses'][0]:.4f} -> {metrics['epoch_losses'][-1]:.4f}"]
+    if "labels" in metrics:
+        methods = [m for m in ("probe", "fine_tune", "scratch", "raw_pixels", "pca", "autoencoder")
+                   if m in next(iter(metrics["labels"].values()))]
+        rows = [[f"{k} ({v['labels']})"] + [v[m]["accuracy"] for m in methods]
+                for k, v in metrics["labels"].items()]
+        lines.append("test accuracy by label budget:")
+        lines.append(report.format_table(["labels"] + methods, rows))
+    return "\n".join(lines)
