@@ -63,3 +63,17 @@ def save_model(folder, kind, config, state_dict, **extra):
     meta = {"kind": kind, "config": config, "weights": WEIGHTS_FILE, **extra}
     write_json_atomic(folder / META_FILE, meta)
     return folder
+
+
+def load_module(folder, kind, build):
+    """Rebuild a Module-based model saved by `save_model`: check its kind, build it with
+    `build(**config)`, load weights.npz into it, and return it in eval mode."""
+    import os
+    from ..serialization import load as load_arrays
+    meta = read_meta(folder)
+    if meta["kind"] != kind:
+        raise ValueError(f"{folder}: model kind is {meta['kind']!r}, not {kind!r}")
+    model = build(**meta["config"])
+    model.load_state_dict(load_arrays(os.path.join(folder, meta.get("weights", "weights.npz"))))
+    model.eval()
+    return model

@@ -155,15 +155,8 @@ def _mlp(widths, rng, dtype):
 
 def load_model(folder):
     """Rebuild the Autoencoder saved in `folder` (model.json + weights.npz)."""
-    from . import read_meta
-    from ..serialization import load
-    meta = read_meta(folder)
-    if meta["kind"] != KIND:
-        raise ValueError(f"{folder}: model kind is {meta['kind']!r}, not {KIND!r}")
-    model = Autoencoder(**meta["config"])
-    model.load_state_dict(load(os.path.join(folder, meta.get("weights", "weights.npz"))))
-    model.eval()
-    return model
+    from . import load_module
+    return load_module(folder, KIND, Autoencoder)
 
 
 # ---------------------------------------------------------------------------- training

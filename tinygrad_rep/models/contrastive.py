@@ -204,15 +204,8 @@ class SimCLR(nn.Module):
 
 def load_model(folder):
     """Rebuild the SimCLR model saved in `folder` (model.json + weights.npz), in eval mode."""
-    from . import read_meta
-    from ..serialization import load
-    meta = read_meta(folder)
-    if meta["kind"] != KIND:
-        raise ValueError(f"{folder}: model kind is {meta['kind']!r}, not {KIND!r}")
-    model = SimCLR(**meta["config"])
-    model.load_state_dict(load(os.path.join(folder, meta.get("weights", "weights.npz"))))
-    model.eval()
-    return model
+    from . import load_module
+    return load_module(folder, KIND, SimCLR)
 
 
 # ------------------------------------------------------------------------------------- training
