@@ -6,6 +6,8 @@ movement.py     reshape, transpose, expand, indexing, concat, cast
 matmul.py       matrix products (C kernel through the backend)
 nn.py           relu, softmax, log-softmax, cross-entropy, embedding (C kernels) and their
                 gradient Functions, which are ops too so that higher-order gradients work
+sgns.py         word2vec's skip-gram negative-sampling loss and per-pair SGD step (fused C
+                kernels); imported by models/word2vec.py, not here (it builds on functional)
 """
 from .elementwise import (Add, Sub, Mul, Div, Neg, Pow, Exp, Log, Sqrt, Sigmoid, LogSigmoid,
                           Tanh, Abs, Clamp)
