@@ -41,7 +41,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
-	$(VENV)/bin/tinygrad-rep bench all
+	$(VENV)/bin/tinygrad-rep bench all --update-readme
 
 bench-kernels: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
