@@ -253,8 +253,9 @@ def test_conv_layer_checks_its_input():
 
 
 def test_conv_simclr_loss_passes_gradcheck_and_trains():
-    model = cl.SimCLR(36, dim=4, proj_hidden=4, proj_dim=3, image_shape=(6, 6), encoder="conv",
+    model = cl.SimCLR(36, proj_hidden=(5, 4), proj_dim=3, image_shape=(6, 6), encoder="conv",
                       channels=(2, 3), seed=0, dtype=np.float64)
+    assert model.dim == 3 * 2 * 2 and model.encode(np.zeros((2, 36))).shape == (2, 12)
     wrapper = _Loss(model, temperature=0.5)
     rng = np.random.default_rng(2)
     names = [n for n, _ in wrapper.named_parameters()]
@@ -263,12 +264,14 @@ def test_conv_simclr_loss_passes_gradcheck_and_trains():
     v1, v2 = rng.random((3, 36)), rng.random((3, 36))
     assert tr.gradcheck(lambda *ps: nn.functional_call(wrapper, dict(zip(names, ps)), v1, v2), params)
     x, *_ = _digits()
-    small = cl.SimCLR(64, dim=16, proj_hidden=16, proj_dim=8, image_shape=(8, 8), encoder="conv", seed=0)
+    small = cl.SimCLR(64, proj_hidden=16, proj_dim=8, image_shape=(8, 8), encoder="conv", channels=(8, 4), seed=0)
     fit = cl.train(small, x[:256], augment.preset("digits", (8, 8)), epochs=4, batch_size=64, lr=3e-3,
                    progress=False)
     assert fit["epoch_losses"][-1] < fit["epoch_losses"][0]
     with pytest.raises(ValueError, match="conv encoder needs image_shape"):
         cl.SimCLR(64, encoder="conv")
+    with pytest.raises(ValueError, match=r"code size is set by channels and the image: 4 channels x 4 positions = 16, got dim=10"):
+        cl.SimCLR(64, dim=10, image_shape=(8, 8), encoder="conv", channels=(8, 4))
 
 
 @pytest.mark.parametrize("objective", ["info-nce", "triplet"])

@@ -10,14 +10,20 @@
 
 One training step (SimCLR, Chen et al. 2020):
   a batch of N images -> two augmented views of each (tinygrad_rep.data.augment, numpy, seeded)
-  -> encoder f (MLP d -> hidden... -> dim, ReLU after every layer: the codes h = f(x))
-  -> projection head g (dim -> proj_hidden -> proj_dim, ReLU between: z = g(h))
+  -> encoder f: an MLP d -> hidden... -> dim, ReLU after every layer, or 3x3 stride-2
+     convolutions with ReLUs, flattened (the code size is then channels[-1] x H/4 x W/4):
+     the codes h = f(x)
+  -> projection head g (dim -> proj_hidden... -> proj_dim, ReLU between: z = g(h))
   -> F.nt_xent_loss(z_view1, z_view2, temperature): 2N anchors, each view's positive is the other
      view of its image, the other 2N - 2 views are its negatives
   -> backward -> Adam (optionally AdamW weight decay), learning rate with a linear warm-up and a
      cosine decay to 0, updated every step.
 The head is used for training only: the representation is the encoder's output h, which is
-what `encode` returns and what every evaluation uses.
+what `encode` returns and what every evaluation uses. For the conv encoder h is the last
+convolution's feature map, before any fully connected layer, as SimCLR takes ResNet's pooled
+features: the layers after it adapt to the contrastive task and transfer less well (measured on
+Fashion-MNIST with 1% of the labels: a probe on the feature map beats one on a 256-wide
+fully connected layer above it by 2-3 points, from the same trained network).
 
 Evaluation (`evaluate`) compares, for each label budget (all labels and a small fraction):
   probe        softmax regression on the frozen SimCLR codes (trained with this engine; on a
@@ -27,8 +33,8 @@ Evaluation (`evaluate`) compares, for each label budget (all labels and a small 
   scratch      the same encoder architecture, freshly initialised, trained the same way
   raw_pixels   softmax regression on the pixels
   pca          softmax regression on PCA codes of the same dimension (at most the pixel count)
-  autoencoder  softmax regression on the codes of an autoencoder of the same dimension (the same
-               encoder architecture trained to reconstruct, or a saved one given by path)
+  autoencoder  softmax regression on the codes of an MLP autoencoder of the same dimension (at
+               most the pixel count; hidden widths `hidden`), or of a saved one given by path
 """
 import math
 import os
@@ -62,7 +68,7 @@ DEFAULTS = {
     "digits": dict(encoder="mlp", hidden=(256,), channels=(16, 32), dim=128, proj_hidden=128, proj_dim=64,
                    epochs=80, batch_size=128, temperature=0.5, lr=1e-3, warmup_epochs=2, weight_decay=0.0,
                    label_fraction=0.1, probe_steps=500, finetune_steps=600, finetune_steps_all=1000),
-    "fashion-mnist": dict(encoder="conv", hidden=(1024,), channels=(16, 32), dim=256, proj_hidden=256,
+    "fashion-mnist": dict(encoder="conv", hidden=(1024,), channels=(16, 32), dim=256, proj_hidden=(256, 256),
                           proj_dim=64, epochs=8, batch_size=256, temperature=0.5, lr=1e-3, warmup_epochs=1,
                           weight_decay=0.0, label_fraction=0.01, probe_steps=500, finetune_steps=600,
                           finetune_steps_all=1000),
@@ -85,17 +91,25 @@ class _ToImages(nn.Module):
         return f"shape={self.shape}"
 
 
-def _conv_encoder(image_shape, channels, dim, rng, dtype):
-    """3x3 convolutions with stride 2 and padding 1 (each halves the image), ReLU after each,
-    then a linear layer to `dim` and a ReLU: (N, H*W) -> (N, dim)."""
-    from ..nn_conv import Conv2d, output_size
-    layers = [_ToImages(image_shape)]
+def conv_code_size(image_shape, channels):
+    """Code size of the conv encoder: channels[-1] x H' x W', each convolution halving H and W."""
+    from ..nn_conv import output_size
     h, w = image_shape
+    for _ in channels:
+        h, w = output_size(h, 3, 2, 1), output_size(w, 3, 2, 1)
+    return h * w * channels[-1]
+
+
+def _conv_encoder(image_shape, channels, rng, dtype):
+    """3x3 convolutions with stride 2 and padding 1 (each halves the image), ReLU after each,
+    flattened: (N, H*W) -> (N, conv_code_size(image_shape, channels))."""
+    from ..nn_conv import Conv2d
+    layers = [_ToImages(image_shape)]
     c_in = 1
     for c in channels:
         layers += [Conv2d(c_in, c, 3, stride=2, padding=1, rng=rng, dtype=dtype), nn.ReLU()]
-        h, w, c_in = output_size(h, 3, 2, 1), output_size(w, 3, 2, 1), c
-    layers += [nn.Flatten(), nn.Linear(h * w * c_in, dim, rng=rng, dtype=dtype), nn.ReLU()]
+        c_in = c
+    layers.append(nn.Flatten())
     return nn.Sequential(*layers)
 
 
@@ -111,44 +125,54 @@ def _mlp(widths, rng, dtype, relu_last):
 class SimCLR(nn.Module):
     """Encoder + projection head for SimCLR.
 
-    input_dim: pixels per image d; dim: the code size (the encoder's output, after a ReLU, as
-    SimCLR's pooled ResNet features); encoder: "mlp" (d -> hidden... -> dim) or "conv" (3x3
-    stride-2 convolutions with `channels` output channels each, then a linear layer to dim;
-    needs image_shape); proj_hidden, proj_dim: the projection head's hidden and output widths;
-    image_shape: (H, W) of the images (d must equal H*W); seed: initialisation; dtype: float32
-    (default) or float64.
+    input_dim: pixels per image d; encoder: "mlp" (d -> hidden... -> dim, a ReLU after each
+    layer, as SimCLR's pooled ResNet features) or "conv" (3x3 stride-2 convolutions with
+    `channels` output channels each and ReLUs, flattened; needs image_shape); dim: the code
+    size, 128 by default for the MLP; for the conv encoder it follows from channels and the
+    image (conv_code_size), and dim may be left None; proj_hidden: the projection head's hidden
+    width(s), an int or a sequence; proj_dim: its output width; image_shape: (H, W) of the
+    images (d must equal H*W); seed: initialisation; dtype: float32 (default) or float64.
     """
 
-    def __init__(self, input_dim, dim=128, hidden=(256,), proj_hidden=128, proj_dim=64,
+    def __init__(self, input_dim, dim=None, hidden=(256,), proj_hidden=128, proj_dim=64,
                  image_shape=None, seed=0, dtype=np.float32, encoder="mlp", channels=(16, 32)):
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
-        widths = (int(input_dim),) + hidden + (int(dim),)
-        if min(widths) <= 0 or int(proj_hidden) <= 0 or int(proj_dim) <= 0:
+        proj_hidden = (int(proj_hidden),) if np.ndim(proj_hidden) == 0 else tuple(int(h) for h in proj_hidden)
+        if encoder not in ("mlp", "conv"):
+            raise ValueError(f"SimCLR: encoder must be 'mlp' or 'conv', got {encoder!r}")
+        channels = tuple(int(c) for c in channels)
+        if encoder == "conv":
+            if image_shape is None or not channels or min(channels) <= 0:
+                raise ValueError("SimCLR: a conv encoder needs image_shape and positive channels")
+            size = conv_code_size(tuple(int(s) for s in image_shape), channels)
+            if dim is not None and int(dim) != size:
+                raise ValueError(f"SimCLR: the conv encoder's code size is set by channels and the image: "
+                                 f"{channels[-1]} channels x {size // channels[-1]} positions = {size}, "
+                                 f"got dim={dim} (leave dim unset)")
+            dim = size
+        dim = 128 if dim is None else int(dim)
+        widths = (int(input_dim),) + hidden + (dim,)
+        if min(widths) <= 0 or min(proj_hidden, default=1) <= 0 or int(proj_dim) <= 0:
             raise ValueError(f"SimCLR: every width must be positive, got input_dim={input_dim}, "
                              f"hidden={hidden}, dim={dim}, proj_hidden={proj_hidden}, proj_dim={proj_dim}")
         if image_shape is not None:
             image_shape = tuple(int(s) for s in image_shape)
             if len(image_shape) != 2 or image_shape[0] * image_shape[1] != int(input_dim):
                 raise ValueError(f"SimCLR: image_shape {image_shape} does not hold {input_dim} pixels")
-        if encoder not in ("mlp", "conv"):
-            raise ValueError(f"SimCLR: encoder must be 'mlp' or 'conv', got {encoder!r}")
-        channels = tuple(int(c) for c in channels)
-        if encoder == "conv" and (image_shape is None or not channels or min(channels) <= 0):
-            raise ValueError("SimCLR: a conv encoder needs image_shape and positive channels")
-        self.input_dim, self.hidden, self.dim = int(input_dim), hidden, int(dim)
-        self.proj_hidden, self.proj_dim = int(proj_hidden), int(proj_dim)
+        self.input_dim, self.hidden, self.dim = int(input_dim), hidden, dim
+        self.proj_hidden, self.proj_dim = proj_hidden, int(proj_dim)
         self.image_shape, self.seed, self.dtype = image_shape, seed, np.dtype(dtype)
         self.kind, self.channels = encoder, channels
         rng = np.random.default_rng(seed)
         self.encoder = (_mlp(widths, rng, dtype, relu_last=True) if encoder == "mlp"
-                        else _conv_encoder(image_shape, channels, self.dim, rng, dtype))
-        self.head = _mlp((self.dim, self.proj_hidden, self.proj_dim), rng, dtype, relu_last=False)
+                        else _conv_encoder(image_shape, channels, rng, dtype))
+        self.head = _mlp((self.dim,) + self.proj_hidden + (self.proj_dim,), rng, dtype, relu_last=False)
 
     def config(self):
         """Constructor arguments as a JSON-ready dict (what model.json stores)."""
         return {"input_dim": self.input_dim, "dim": self.dim, "hidden": list(self.hidden),
-                "proj_hidden": self.proj_hidden, "proj_dim": self.proj_dim,
+                "proj_hidden": list(self.proj_hidden), "proj_dim": self.proj_dim,
                 "image_shape": list(self.image_shape) if self.image_shape else None,
                 "seed": self.seed, "dtype": self.dtype.name, "encoder": self.kind,
                 "channels": list(self.channels)}
@@ -370,10 +394,10 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
         features["autoencoder"] = (ae.encode(x_train), ae.encode(x_test), t_ae)
         ae_info = {"source": os.fspath(autoencoder), "dim": int(features["autoencoder"][0].shape[1])}
     elif isinstance(autoencoder, dict):
-        atr, ate, t_ae = train_autoencoder_codes(x_train, x_test, d, model.hidden, seed=seed,
+        atr, ate, t_ae = train_autoencoder_codes(x_train, x_test, m, model.hidden, seed=seed,
                                                  progress=progress, **autoencoder)
         features["autoencoder"] = (atr, ate, t_ae)
-        ae_info = {"source": "trained here", "dim": d, "hidden": list(model.hidden), **autoencoder}
+        ae_info = {"source": "trained here", "dim": m, "hidden": list(model.hidden), **autoencoder}
 
     def cell(fn, draws):
         runs, seconds, decays = [], 0.0, []
@@ -529,7 +553,9 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=None,
                         help="images per batch; each gives two views (digits 128, fashion-mnist 256)")
     parser.add_argument("--temperature", type=float, default=None, help="NT-Xent temperature (default 0.5)")
-    parser.add_argument("--dim", type=int, default=None, help="code size: the encoder's output (digits 128, fashion-mnist 256)")
+    parser.add_argument("--dim", type=int, default=None,
+                        help="code size of the MLP encoder (digits 128, fashion-mnist 256); the conv "
+                             "encoder's follows from --channels (last channels x H/4 x W/4)")
     parser.add_argument("--loss", default="nt-xent", choices=LOSSES, help="training objective (default nt-xent)")
     parser.add_argument("--margin", type=float, default=0.5, help="triplet loss margin (default 0.5)")
     parser.add_argument("--encoder", default=None, choices=("mlp", "conv"),
@@ -537,6 +563,8 @@ def add_arguments(parser):
                              "(digits mlp, fashion-mnist conv)")
     parser.add_argument("--channels", default=None, help="conv encoder: channels per convolution, comma-separated (default 16,32)")
     parser.add_argument("--hidden", default=None, help="MLP encoder hidden widths, comma-separated (digits 256, fashion-mnist 1024)")
+    parser.add_argument("--proj-hidden", default=None,
+                        help="projection head hidden widths, comma-separated (digits 128, fashion-mnist 256,256)")
     parser.add_argument("--proj-dim", type=int, default=None, help="projection head output size (default 64)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--schedule", default="cosine", choices=("cosine", "constant"),
@@ -576,8 +604,11 @@ def settings(args):
              "weight_decay": args.weight_decay, "label_fraction": args.label_fraction,
              "hidden": _widths(args.hidden, "hidden") if args.hidden else None,
              "encoder": args.encoder, "channels": _widths(args.channels, "channels") if args.channels else None,
+             "proj_hidden": _widths(args.proj_hidden, "proj-hidden") if args.proj_hidden else None,
              "probe_steps": args.probe_steps, "finetune_steps": args.finetune_steps}
     d.update({k: v for k, v in given.items() if v is not None})
+    if d["encoder"] == "conv" and args.dim is None:
+        d["dim"] = None  # the conv encoder's code size follows from its channels
     for name in ("epochs", "batch_size", "temperature", "dim", "proj_dim", "lr", "probe_steps", "finetune_steps"):
         _check_positive(name.replace("_", "-"), d[name])
     if d["warmup_epochs"] < 0 or d["weight_decay"] < 0:
@@ -607,7 +638,8 @@ def run(args):
     else:
         arch = f"conv {'-'.join(str(c) for c in model.channels)} channels -> {model.dim}"
     loss_name = {"nt-xent": "NT-Xent", "info-nce": "InfoNCE", "triplet": f"triplet (margin {s['margin']})"}[s["loss"]]
-    print(f"SimCLR on {args.data}: encoder {arch} + head {model.dim}-{model.proj_hidden}-{model.proj_dim}; "
+    head = "-".join(str(w) for w in (model.dim,) + model.proj_hidden + (model.proj_dim,))
+    print(f"SimCLR on {args.data}: encoder {arch} + head {head}; "
           f"{len(x_train)} train / {len(x_test)} test images; {loss_name}, {s['epochs']} epochs, batch "
           f"{s['batch_size']} (x2 views), temperature {s['temperature']}, lr {s['lr']} ({s['schedule']}), "
           f"backend {backend.get_backend()}")
