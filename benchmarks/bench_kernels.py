@@ -16,9 +16,16 @@ What is measured, each comparison side by side in one process (see common.py for
   threshold_backward). GB/s against the copy bandwidth (bytes = arrays read + written once).
 - call overhead: each binding's cost per call on an 8-float array, beside a numpy ufunc call
   and a PyTorch op, in microseconds.
-- allocation: the same kernels with a fresh output array per call (what ops do) and with a
-  preallocated out= buffer, at 4096x4096 (64 MB: every fresh array costs page faults), plus the
-  first write to a fresh array of that size against a write to a reused one.
+- allocation: the same kernels with a fresh output array per call, with an output from the
+  buffer pool (tinygrad_rep/backend/pool.py, what ops get by default), and with a preallocated
+  out= buffer, at 4096x4096 (64 MB: every fresh array costs page faults), plus the first write
+  to a fresh array of that size against a write to a reused one.
+
+Pool: outputs the C backends allocate come from a caching allocator (pool.py) unless
+TINYGRAD_REP_POOL=0. The "pybind11" numbers of the forward ops are with the pool on (the
+default); "pybind11 no pool" is the same call with the pool off, i.e. a fresh np.empty output
+per call; the "alloc:" records show the same split for the bare backend functions. Backward
+entries call the backend function directly, with the pool on.
 
 TARGETS lists the ratios issue 3 asks for; report.py evaluates them against the records.
 """
@@ -91,16 +98,24 @@ class Ctx:
                 print(f"  backend {name} is not available: {exc}")
         backend.set_backend("pybind11" if self.ours.get("pybind11") else "numpy")
 
-    def use(self, name):
-        """A setup function that makes `name` the backend of the public API."""
+    def use(self, name, pool=True):
+        """A setup function that makes `name` the backend of the public API, with the output
+        buffer pool on (the default) or off (a fresh array per output)."""
+        from tinygrad_rep.backend import pool as pool_module
         target = name.replace("numpy-ref", "numpy")
-        return lambda: self.backend.set_backend(target)
+
+        def setup():
+            self.backend.set_backend(target)
+            pool_module.set_enabled(pool)
+        return setup
 
     def measure(self, what, size, nthreads, fns, unit="s", scale=1.0, target=None, **extra):
         """Time {backend: fn or (setup, fn) or None} side by side; record and print one line."""
         recs = common.side_by_side(SUITE, what, size, nthreads, fns, self.plan["repeats"],
                                    self.plan["target"] if target is None else target, unit=unit,
                                    scale=scale, **extra)
+        from tinygrad_rep.backend import pool
+        pool.set_enabled(True)  # a "no pool" entry may have switched it off: back to the default
         self.records += recs
         return recs
 
@@ -239,6 +254,8 @@ def bench_rows(c, shape, nthreads):
             elif direction == "fwd":  # the public API: Tensor.softmax / Tensor.log_softmax
                 method = getattr(X, op)
                 fns[name] = (c.use(name), lambda m=method: m(-1))
+                if name == "pybind11":  # the same call with a fresh output each time
+                    fns["pybind11 no pool"] = (c.use(name, pool=False), lambda m=method: m(-1))
             else:  # the backend function the op's backward calls
                 fn = getattr(be, f"{op}_backward")
                 fns[name] = (lambda f=fn, yy=y[op]: f(yy, g))
@@ -272,6 +289,8 @@ def bench_relu(c, shape, nthreads):
         return np.multiply(g, mask, out=o)
 
     fwd = {name: ((c.use(name), X.relu) if c.ours[name] else None) for name in OURS}
+    if c.ours["pybind11"]:  # the same call with a fresh output each time (the pool off)
+        fwd["pybind11 no pool"] = (c.use("pybind11", pool=False), X.relu)
     fwd["numpy"] = lambda: np.maximum(x, 0)
     fwd["numpy-out"] = lambda: np.maximum(x, 0, out=o)
     bwd = {name: ((lambda f=c.ours[name].relu_backward: f(x, g)) if c.ours[name] else None) for name in OURS}
@@ -322,12 +341,15 @@ def bench_call_overhead(c):
 
 
 def bench_allocation(c, shape):
-    """Fresh output per call vs a preallocated out= buffer, at a size where pages fault.
+    """Fresh output per call vs a pooled output vs a preallocated out= buffer, at a size where
+    pages fault.
 
-    Records: what "alloc: <implementation>", backends "fresh output" and "out= buffer"; times.
-    "first write" is np.empty(shape).fill(1) against filling a reused array: the cost of the
-    page faults of a fresh array alone."""
+    Records: what "alloc: <implementation>", backends "fresh output" (pool off), "pooled output"
+    (pool on, the default; our kernels only) and "out= buffer"; times. "first write" is
+    np.empty(shape).fill(1) against filling a reused array: the cost of the page faults of a
+    fresh array alone."""
     np = c.np
+    from tinygrad_rep.backend import pool
     x = (c.rng.standard_normal(shape) * 3).astype(np.float32)
     o = np.empty_like(x)
     size = "x".join(map(str, shape))
@@ -338,8 +360,12 @@ def bench_allocation(c, shape):
         pairs += [("pybind11 relu_forward f32", lambda: pb.relu_forward(x), lambda: pb.relu_forward(x, o)),
                   ("pybind11 softmax_forward f32", lambda: pb.softmax_forward(x), lambda: pb.softmax_forward(x, o))]
     for what, fresh, reused in pairs:
-        c.measure(f"alloc: {what}", size, c.threads, {"fresh output": fresh, "out= buffer": reused},
-                  dtype="float32")
+        fns = {"fresh output": (lambda: pool.set_enabled(False), fresh), "out= buffer": reused}
+        if what.startswith("pybind11"):
+            fns["pooled output"] = (lambda: pool.set_enabled(True), fresh)
+        c.measure(f"alloc: {what}", size, c.threads, fns, dtype="float32",
+                  note="fresh output: pool off (TINYGRAD_REP_POOL=0); pooled output: pool on (default)")
+    pool.set_enabled(True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,6 +57,9 @@ void tr_relu_backward_f64(int64_t n, const double *x, const double *grad, double
  * log_softmax_forward:  out = x - max - log(sum(exp(x - max)))             (overwrites out)
  * log_softmax_backward: out = grad - exp(y) * sum(grad), y = log_softmax(x) (overwrites out)
  * -inf entries give probability 0 / log-probability -inf; a row of all -inf gives NaN.
+ * float32 runs intrinsics row loops chosen at run time (AVX-512F, else AVX2 + FMA, else the
+ * target_clones loops; TINYGRAD_REP_ROW_SIMD=avx2|default caps the choice, for tests): the last
+ * bits may differ between CPUs, never between thread counts.
  */
 void tr_softmax_forward_f32(int64_t rows, int64_t cols, const float *x, float *out);
 void tr_softmax_forward_f64(int64_t rows, int64_t cols, const double *x, double *out);
@@ -112,6 +115,20 @@ void tr_sgns_forward_backward_f64(int64_t B, int64_t T, int64_t d, const double 
 void tr_sgns_sgd_f32(int64_t n, int64_t T, int64_t d, float *W_in, float *W_out, const int64_t *inputs, const int64_t *targets, float lr, float *losses, float *work);
 void tr_sgns_sgd_f64(int64_t n, int64_t T, int64_t d, double *W_in, double *W_out, const int64_t *inputs, const int64_t *targets, double lr, double *losses, double *work);
 void tr_sample_negatives(int64_t rows, int64_t k, int64_t V, const double *prob, const int64_t *alias, const int64_t *avoid, uint64_t seed, int64_t *out);
+
+/* ==== optimizers (optim.c) ====
+ * adam_step: one Adam / AdamW update of n parameters, in place on param, exp_avg (m) and
+ * exp_avg_sq (v); grad is read only. The four arrays must not overlap (checked by the binding
+ * layer). PyTorch's rule, each coefficient rounded to the array's dtype as numpy does:
+ *   decoupled == 0 (Adam, L2 decay):  g = grad + weight_decay * param
+ *   decoupled != 0 (AdamW):           param *= 1 - lr * weight_decay (when weight_decay != 0), g = grad
+ *   m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g * g
+ *   param -= m / (sqrt(v) / bias2_sqrt + eps) * step_size
+ * with the bias corrections computed by the caller for step t >= 1:
+ *   step_size = lr / (1 - beta1^t),   bias2_sqrt = sqrt(1 - beta2^t).
+ */
+void tr_adam_step_f32(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq, double beta1, double beta2, double eps, double weight_decay, int decoupled, double lr, double step_size, double bias2_sqrt);
+void tr_adam_step_f64(int64_t n, double *param, const double *grad, double *exp_avg, double *exp_avg_sq, double beta1, double beta2, double eps, double weight_decay, int decoupled, double lr, double step_size, double bias2_sqrt);
 
 #ifdef __cplusplus
 }

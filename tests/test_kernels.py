@@ -534,3 +534,190 @@ def test_missing_extension_is_an_import_error_that_says_how_to_build(adapter, mo
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith(f"IMPORT-ERROR {module} |"), out
     assert "pip install -e ." in out
+
+
+# ---------------------------------------------------------------- the pybind11 fast path
+
+FAST = ["_relu_forward", "_relu_backward", "_softmax_forward", "_log_softmax_forward",
+        "_softmax_backward", "_log_softmax_backward"]
+
+
+def _fast_args(name, x, out, g=None):
+    return (x, out) if name in ("_relu_forward", "_softmax_forward", "_log_softmax_forward") \
+        else (x, x.copy() if g is None else g, out)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fast_path_declines_anything_unusual(name):
+    """_C._<kernel> runs only on exactly-right arguments; otherwise it returns False and leaves
+    the output untouched, so the adapter's checked path decides (copy or numpy_ref's error)."""
+    from tinygrad_rep import _C
+    fn = getattr(_C, name)
+    x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
+    out = np.full_like(x, 7.0)
+    assert fn(*_fast_args(name, x, out)) is True and not np.all(out == 7.0)
+    ro = np.full_like(x, 7.0)
+    ro.flags.writeable = False
+    big = np.zeros(8, np.float32)
+    bad_outs = [np.full((4, 3), 7.0, np.float32), np.full((3, 4), 7.0), np.full((3, 4), 7.0, ">f4"),
+                np.full((12,), 7.0, np.float32), ro, np.full((4, 3), 7.0, np.float32).T,
+                misaligned(np.full_like(x, 7.0)), [[7.0] * 4] * 3]
+    for bad in bad_outs:
+        before = np.array(bad, copy=True)
+        assert fn(*_fast_args(name, x, bad)) is False
+        assert np.array_equal(np.asarray(bad), before)
+    out = np.full_like(x, 7.0)
+    for bad_x in (x.astype(np.float64), x.astype(np.float16), x.T.copy().T, misaligned(x), x.tolist(),
+                  x.astype(">f4")):
+        assert fn(*_fast_args(name, bad_x, out)) is False and np.all(out == 7.0)
+    # any overlap between out and an input (in place, or a shifted view of one buffer) declines
+    assert fn(*_fast_args(name, x, x)) is False
+    assert fn(*_fast_args(name, big[:6].reshape(2, 3), big[2:8].reshape(2, 3))) is False
+    if len(_fast_args(name, x, out)) == 3:
+        assert fn(x, x[:, :3].copy(), out) is False and np.all(out == 7.0)  # grad shape differs
+        assert fn(x, out, out) is False
+    if name in ("_softmax_forward", "_log_softmax_forward", "_softmax_backward", "_log_softmax_backward"):
+        z = np.array(3.0, np.float32)
+        assert fn(*_fast_args(name, z, np.empty_like(z))) is False  # 0-d: the checked path raises
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adapter_fast_and_checked_paths_agree(dtype):
+    """Same results through the fast path and through a layout that forces the checked path."""
+    rng = rng_for(11)
+    x = rng.standard_normal((5, 33)).astype(dtype)
+    g = rng.standard_normal((5, 33)).astype(dtype)
+    fortran = np.asfortranarray
+    be = pybind_backend
+    for fn, args in ((be.relu_forward, (x,)), (be.relu_backward, (x, g)), (be.softmax_forward, (x,)),
+                     (be.log_softmax_forward, (x,)), (be.softmax_backward, (x, g)),
+                     (be.log_softmax_backward, (x, g))):
+        fast = fn(*args)
+        checked = fn(*[fortran(a) for a in args])
+        assert np.array_equal(fast, checked), fn.__name__
+        out = np.empty_like(x)
+        assert fn(*args, out=out) is out and np.array_equal(out, fast)
+        # in place: the checked path copies the input first
+        inplace = args[0].copy()
+        assert np.array_equal(fn(inplace, *args[1:], out=inplace), fast)
+
+
+# ---------------------------------------------------------------- the output buffer pool
+
+def test_pool_never_hands_out_a_buffer_still_referenced():
+    from tinygrad_rep.backend import pool
+    was = pool.set_enabled(True)
+    try:
+        pool.clear()
+        x = np.ones((256, 256), np.float32)  # 256 KB: pooled
+        a = pybind_backend.relu_forward(x)
+        for holder in (lambda arr: arr[1:], lambda arr: arr.reshape(-1), lambda arr: memoryview(arr),
+                       lambda arr: [arr], lambda arr: np.frombuffer(arr, np.float32)):
+            keep = holder(a)
+            b = pybind_backend.relu_forward(-x)
+            assert b is not a and np.all(a == 1.0), "a referenced buffer was reused"
+            del keep, b
+        addr = a.__array_interface__["data"][0]
+        del a  # now only the pool holds it: the next output of that shape and dtype reuses it
+        c = pybind_backend.softmax_forward(x)
+        assert c.__array_interface__["data"][0] == addr and np.allclose(c, 1 / 256)
+        assert c.flags.c_contiguous and c.flags.writeable and c.flags.owndata
+        # other shapes or dtypes, and small arrays, never share it
+        d = pybind_backend.relu_forward(np.ones((256, 256)))
+        e = pybind_backend.relu_forward(np.ones((8,), np.float32))
+        assert d.__array_interface__["data"][0] != addr and e.__array_interface__["data"][0] != addr
+        # a buffer its last user made read-only is dropped, not made writeable again (also when
+        # it is not the first of its shape in the pool)
+        del c
+        pool.clear()
+        first, second = pybind_backend.relu_forward(x), pybind_backend.relu_forward(x)
+        second.flags.writeable = False
+        del second
+        f = pybind_backend.relu_forward(x)
+        assert f.flags.writeable and f is not first and pool.stats()["arrays"] == 2
+        s = pool.stats()
+        assert s["hits"] >= 1 and s["pooled_bytes"] <= s["limit_bytes"]
+    finally:
+        pool.set_enabled(was)
+
+
+def test_pool_through_tensors_and_autograd():
+    """Tensors and saved-for-backward arrays keep their buffers; gradients match without pool."""
+    import tinygrad_rep as tr
+    from tinygrad_rep.backend import pool, set_backend
+    rng = rng_for(5)
+    x = rng.standard_normal((300, 257)).astype(np.float32)
+
+    def run():
+        X = tr.Tensor(x, requires_grad=True)
+        ys = [X.relu().softmax(-1), X.log_softmax(-1).relu()]
+        loss = (ys[0] * ys[1]).sum()
+        loss.backward()
+        return [y.data.copy() for y in ys], X.grad.copy() if hasattr(X.grad, "copy") else X.grad.data.copy()
+
+    was = pool.set_enabled(True)
+    try:
+        set_backend("pybind11")
+        pool.clear()
+        with_pool = [run() for _ in range(3)]
+        pool.set_enabled(False)
+        without = run()
+    finally:
+        pool.set_enabled(was)
+    for ys, grad in with_pool:
+        for a, b in zip(ys, without[0]):
+            assert np.array_equal(a, b)
+        assert np.array_equal(grad, without[1])
+
+
+def test_pool_limit_and_off_switch():
+    from tinygrad_rep.backend import pool
+    was = pool.set_enabled(True, limit_mb=1)
+    try:
+        pool.clear()
+        keep = [pybind_backend.relu_forward(np.ones((128, 1024), np.float32)) for _ in range(4)]  # 512 KB each
+        assert pool.stats()["pooled_bytes"] <= 2 ** 20
+        assert len({k.__array_interface__["data"][0] for k in keep}) == 4
+        pool.set_enabled(False)
+        assert pool.stats()["pooled_bytes"] == 0 and not pool.stats()["enabled"]
+        a = pybind_backend.relu_forward(np.ones((128, 1024), np.float32))
+        assert pool.stats()["arrays"] == 0 and a.flags.owndata
+    finally:
+        pool.set_enabled(was, limit_mb=256)
+    code = ("from tinygrad_rep.backend import pool; print(pool.enabled)")
+    env = dict(os.environ, TINYGRAD_REP_POOL="0")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_kernels_every_row_length(be, dtype):
+    """Row lengths 1..70 reach every loop of the vector row kernels (blocks of 32 and 16 floats,
+    and every masked tail), with -inf entries and a NaN row mixed in."""
+    rng = rng_for(13)
+    for cols in range(1, 71):
+        x = (rng.standard_normal((3, cols)) * 5).astype(dtype)
+        x[0, rng.integers(cols)] = -np.inf
+        x[2, rng.integers(cols)] = np.nan
+        g = rng.standard_normal((3, cols)).astype(dtype)
+        y = ref.softmax_forward(x)
+        ly = ref.log_softmax_forward(x)
+        assert_close(be.softmax_forward(x), y, dtype)
+        assert_close(be.log_softmax_forward(x), ly, dtype)
+        assert_close(be.softmax_backward(y, g), ref.softmax_backward(y, g), dtype)
+        assert_close(be.log_softmax_backward(ly, g), ref.log_softmax_backward(ly, g), dtype)
+        t = rng.integers(0, cols, 3)
+        for got, want in zip(be.cross_entropy_forward(x, t), ref.cross_entropy_forward(x, t)):
+            assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("level", ["avx2", "default"])
+def test_float32_row_kernels_at_every_simd_level(level):
+    """TINYGRAD_REP_ROW_SIMD caps the level of the float32 row kernels (AVX-512 intrinsics, AVX2
+    intrinsics, target_clones loops), so one machine runs every path through the same checks."""
+    env = dict(os.environ, TINYGRAD_REP_ROW_SIMD=level)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                          "-k", "every_row_length or two_ulp or softmax or cross_entropy or thread"],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout

@@ -6,6 +6,8 @@ numpy reference, so all three backends reject the same inputs with the same mess
 """
 import numpy as np
 
+from . import pool
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -107,7 +109,7 @@ def last_axis(name, x):
 def out_buffer(out, name, shape, dtype):
     """A new output array when out is None, else the validated caller buffer."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return pool.empty(tuple(shape), np.dtype(dtype))
     return check_out(name, out, shape, dtype)
 
 
@@ -126,7 +128,7 @@ def prepare_matmul(a, b, out, trans_a, trans_b, accumulate):
     if accumulate and out is None:
         raise ValueError("matmul: accumulate=True needs an out= buffer to accumulate into")
     if out is None:
-        out = np.empty(shape, dtype=a.dtype)
+        out = pool.empty(shape, a.dtype)
     else:
         check_out("matmul: out", out, shape, a.dtype)
         a, b = apart(out, a), apart(out, b)
@@ -137,7 +139,7 @@ def prepare_relu_forward(x, out):
     """-> x, out"""
     x = as_float("relu_forward: x", x)
     if out is None:
-        return x, np.empty(x.shape, dtype=x.dtype)
+        return x, pool.empty_like(x)
     check_out("relu_forward: out", out, x.shape, x.dtype)
     return apart(out, x), out
 
@@ -148,7 +150,7 @@ def prepare_relu_backward(x, grad, out):
     grad = as_float("relu_backward: grad", grad)
     same_shape("relu_backward: x", x, "grad", grad)
     if out is None:
-        return x, grad, np.empty(x.shape, dtype=x.dtype)
+        return x, grad, pool.empty_like(x)
     check_out("relu_backward: out", out, x.shape, x.dtype)
     return apart(out, x), apart(out, grad), out
 
@@ -164,7 +166,7 @@ def prepare_rows_forward(kernel, x, out):
     x = as_float(x_name, x)
     last_axis(kernel, x)
     if out is None:
-        out = np.empty(x.shape, dtype=x.dtype)
+        out = pool.empty_like(x)
     else:
         check_out(out_name, out, x.shape, x.dtype)
         x = apart(out, x)
@@ -180,7 +182,7 @@ def prepare_rows_backward(kernel, y, grad, out):
     same_shape(y_name, y, "grad", grad)
     last_axis(kernel, y)
     if out is None:
-        out = np.empty(y.shape, dtype=y.dtype)
+        out = pool.empty_like(y)
     else:
         check_out(out_name, out, y.shape, y.dtype)
         y, grad = apart(out, y), apart(out, grad)
@@ -219,7 +221,7 @@ def prepare_cross_entropy_backward(probs, targets, grad, out):
     if grad.shape != (B,):
         raise ValueError(f"cross_entropy_backward: grad must have shape ({B},), got {grad.shape}")
     if out is None:
-        out = np.empty((B, C), dtype=probs.dtype)
+        out = pool.empty_like(probs)
     else:
         check_out("cross_entropy_backward: out", out, (B, C), probs.dtype)
         probs, targets, grad = apart(out, probs), apart(out, targets), apart(out, grad)
@@ -236,7 +238,7 @@ def prepare_embedding_gather(weight, indices, out):
         raise ValueError(f"embedding_gather: indices must be 1-D, got shape {indices.shape}")
     n, d = indices.shape[0], weight.shape[1]
     if out is None:
-        out = np.empty((n, d), dtype=weight.dtype)
+        out = pool.empty((n, d), weight.dtype)
     else:
         check_out("embedding_gather: out", out, (n, d), weight.dtype)
         weight, indices = apart(out, weight), apart(out, indices)

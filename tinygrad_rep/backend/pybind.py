@@ -5,12 +5,21 @@ and outputs allocated by `_checks.prepare_*` (the same checks, in the same order
 reference), then one C kernel runs on the arrays with the GIL released. The work per call is
 kept small on purpose (one prepare call, one dict lookup, one C call), because the autograd
 engine calls these on tiny arrays too.
+
+Fast path (relu and the softmax family): the function first hands the caller's arrays to
+_C._<kernel>, which runs the kernel only if they pass every check in C++ (dtype, layout, shape,
+writeable, no overlap; see bind_pybind.cpp) and returns False otherwise, and only then takes
+the prepare_* path, which raises numpy_ref's errors or copies what needs copying. Outputs not
+given are allocated by the buffer pool (pool.py) in both paths.
 """
 import os
 import warnings
 
+import numpy as np
+
 from . import _checks as ck
 from . import numpy_ref
+from . import pool
 
 try:
     from .. import _C
@@ -47,6 +56,15 @@ _embedding_scatter_add = _by_dtype("embedding_scatter_add")
 _sgns_forward_backward = _by_dtype("sgns_forward_backward")
 _sgns_sgd = _by_dtype("sgns_sgd")
 
+_ndarray = np.ndarray
+_empty_like = pool.empty_like
+_fast_relu_forward = _C._relu_forward
+_fast_relu_backward = _C._relu_backward
+_fast_softmax_forward = _C._softmax_forward
+_fast_softmax_backward = _C._softmax_backward
+_fast_log_softmax_forward = _C._log_softmax_forward
+_fast_log_softmax_backward = _C._log_softmax_backward
+
 
 def matmul(a, b, out=None, trans_a=False, trans_b=False, accumulate=False):
     """out = op(a) @ op(b), or out += op(a) @ op(b) when accumulate (see numpy_ref.matmul)."""
@@ -57,6 +75,9 @@ def matmul(a, b, out=None, trans_a=False, trans_b=False, accumulate=False):
 
 def relu_forward(x, out=None):
     """out = max(x, 0); NaN stays NaN."""
+    o = out if out is not None else _empty_like(x) if type(x) is _ndarray else None
+    if o is not None and _fast_relu_forward(x, o):
+        return o
     x, out = ck.prepare_relu_forward(x, out)
     _relu_forward[x.dtype.char](x.size, x, out)
     return out
@@ -64,6 +85,9 @@ def relu_forward(x, out=None):
 
 def relu_backward(x, grad, out=None):
     """out = grad where x > 0, else 0."""
+    o = out if out is not None else _empty_like(x) if type(x) is _ndarray else None
+    if o is not None and _fast_relu_backward(x, grad, o):
+        return o
     x, grad, out = ck.prepare_relu_backward(x, grad, out)
     _relu_backward[x.dtype.char](x.size, x, grad, out)
     return out
@@ -71,6 +95,9 @@ def relu_backward(x, grad, out=None):
 
 def softmax_forward(x, out=None):
     """Softmax along the last axis."""
+    o = out if out is not None else _empty_like(x) if type(x) is _ndarray else None
+    if o is not None and _fast_softmax_forward(x, o):
+        return o
     x, out, rows, cols = ck.prepare_rows_forward("softmax_forward", x, out)
     _softmax_forward[x.dtype.char](rows, cols, x, out)
     return out
@@ -78,6 +105,9 @@ def softmax_forward(x, out=None):
 
 def softmax_backward(y, grad, out=None):
     """out = y * (grad - sum(grad * y, last axis)), y = softmax(x)."""
+    o = out if out is not None else _empty_like(y) if type(y) is _ndarray else None
+    if o is not None and _fast_softmax_backward(y, grad, o):
+        return o
     y, grad, out, rows, cols = ck.prepare_rows_backward("softmax_backward", y, grad, out)
     _softmax_backward[y.dtype.char](rows, cols, y, grad, out)
     return out
@@ -85,6 +115,9 @@ def softmax_backward(y, grad, out=None):
 
 def log_softmax_forward(x, out=None):
     """log(softmax(x)) along the last axis."""
+    o = out if out is not None else _empty_like(x) if type(x) is _ndarray else None
+    if o is not None and _fast_log_softmax_forward(x, o):
+        return o
     x, out, rows, cols = ck.prepare_rows_forward("log_softmax_forward", x, out)
     _log_softmax_forward[x.dtype.char](rows, cols, x, out)
     return out
@@ -92,6 +125,9 @@ def log_softmax_forward(x, out=None):
 
 def log_softmax_backward(y, grad, out=None):
     """out = grad - exp(y) * sum(grad, last axis), y = log_softmax(x)."""
+    o = out if out is not None else _empty_like(y) if type(y) is _ndarray else None
+    if o is not None and _fast_log_softmax_backward(y, grad, o):
+        return o
     y, grad, out, rows, cols = ck.prepare_rows_backward("log_softmax_backward", y, grad, out)
     _log_softmax_backward[y.dtype.char](rows, cols, y, grad, out)
     return out
@@ -160,3 +196,18 @@ def get_num_threads():
 def info():
     return {"backend": NAME, "simd": _C.simd_level(), "threads": _C.get_num_threads(),
             "compiler_flags": _C.build_flags()}
+
+
+# ---- optimizers (csrc/optim.c) ----
+
+_adam_step = _by_dtype("adam_step")
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+              weight_decay=0.0, decoupled=False):
+    """One fused Adam / AdamW update in place on param, exp_avg, exp_avg_sq (see numpy_ref)."""
+    param, grad, m, v, step_size, bias2_sqrt = numpy_ref.prepare_adam_step(
+        param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
+    _adam_step[param.dtype.char](param.size, param, grad, m, v, beta1, beta2, eps, weight_decay,
+                                 bool(decoupled), lr, step_size, bias2_sqrt)
+    return param
