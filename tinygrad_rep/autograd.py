@@ -95,7 +95,7 @@ class Function:
 
     def __init__(self, inputs):
         self.inputs = inputs
-        self.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        self.needs_input_grad = tuple([t.requires_grad for t in inputs])
         self._saved = ()
         self._out = None
 
@@ -143,7 +143,7 @@ class Function:
         if _observers:
             return _apply_observed(cls, ctx, inputs, params)
         out = _Tensor._wrap(cls.forward(ctx, *[t.data for t in inputs], **params))
-        if _grad_enabled and any(ctx.needs_input_grad):
+        if _grad_enabled and True in ctx.needs_input_grad:
             out.requires_grad = True
             out._ctx = ctx
             ctx._out = weakref.ref(out)
@@ -165,6 +165,14 @@ def _apply_observed(cls, ctx, inputs, params):
     for obs in list(_observers):
         obs.after_forward(ctx, out, seconds)
     return out
+
+
+def plain_backward():
+    """True while a backward may compute its gradients on arrays directly (and wrap them) instead
+    of applying ops: the gradient is first-order (no graph to record) and no instrument observes
+    (a trace or profile sees every op a backward applies). Hot backwards (matmul, relu, sigmoid,
+    mul, mse) use it to skip per-op overhead; the arithmetic is the same either way."""
+    return not _grad_enabled and not _observers
 
 
 def unbroadcast(grad, shape):
@@ -254,20 +262,24 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
             if len(in_grads) != len(ctx.inputs):
                 raise ValueError(f"{ctx.name}.backward returned {len(in_grads)} gradients "
                                  f"for {len(ctx.inputs)} inputs")
+            plain = not create_graph and not _observers
             fixed = []
             for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
                 if ig is None or not need:
                     fixed.append(None)
                     continue
-                ig = _as_grad_tensor(ig, inp, ctx.name)
-                if ig.shape != inp.shape:
+                if type(ig) is not _Tensor:
+                    ig = _as_grad_tensor(ig, inp, ctx.name)
+                a, want = ig.data, inp.data
+                if a.shape != want.shape:
                     try:
-                        ig = unbroadcast(ig, inp.shape)
+                        ig = (_unbroadcast_array(a, want.shape) if plain
+                              else unbroadcast(ig, want.shape))
                     except ValueError:
                         raise ValueError(f"{ctx.name}.backward returned a gradient of shape "
                                          f"{ig.shape} for an input of shape {inp.shape}") from None
-                if ig.dtype != inp.dtype:
-                    ig = ig.astype(inp.dtype)
+                if ig.data.dtype != want.dtype:
+                    ig = _Tensor._wrap(ig.data.astype(want.dtype)) if plain else ig.astype(want.dtype)
                 fixed.append(ig)
             if _observers:
                 seconds = time.perf_counter() - t0
@@ -277,8 +289,22 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
             for inp, ig in zip(ctx.inputs, fixed):
                 if ig is not None:
                     prev = grads.get(id(inp))
-                    grads[id(inp)] = ig if prev is None else prev + ig
+                    if prev is None:
+                        grads[id(inp)] = ig
+                    else:
+                        grads[id(inp)] = _Tensor._wrap(prev.data + ig.data) if plain else prev + ig
     return found
+
+
+def _unbroadcast_array(a, shape):
+    """unbroadcast on arrays (the same sums, without ops): for first-order, unobserved backward."""
+    shape = tuple(shape)
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)
+    if axes:
+        a = np.asarray(a.sum(axis=axes, keepdims=True))
+    return _Tensor._wrap(a.reshape(shape) if a.shape != shape else a)
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):

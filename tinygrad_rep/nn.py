@@ -18,7 +18,8 @@ import math
 import numpy as np
 
 from . import functional as F
-from .tensor import Tensor
+from . import ops
+from .tensor import Tensor, matmul
 
 __all__ = ["Parameter", "Module", "Linear", "Embedding", "Sequential", "ModuleList",
            "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout",
@@ -414,11 +415,16 @@ class Linear(Module):
     def forward(self, x):
         if not isinstance(x, Tensor):
             x = Tensor(np.asarray(x, dtype=self.weight.dtype))
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
+        shape = x.data.shape
+        if not shape or shape[-1] != self.in_features:
             raise ValueError(f"Linear(in_features={self.in_features}): input of shape {x.shape} "
                              f"must have {self.in_features} as its last axis")
-        y = x @ self.weight
-        return y + self.bias if self.bias is not None else y
+        y = matmul(x, self.weight)
+        if self.bias is None:
+            return y
+        if y.data.dtype is self.bias.data.dtype:
+            return ops.Add.apply(y, self.bias)  # shapes (..., out) + (out,) always broadcast
+        return y + self.bias
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

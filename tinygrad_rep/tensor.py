@@ -351,6 +351,10 @@ def tensor(data, requires_grad=False, dtype=None):
 def matmul(a, b):
     """a @ b with numpy's rules: 1-D operands are promoted and the added axis removed again;
     leading axes broadcast (batched matmul)."""
+    ad, bd = a.data, b.data
+    if (ad.ndim == 2 and bd.ndim == 2 and ad.dtype is bd.dtype and ad.dtype.kind == "f"
+            and ad.shape[1] == bd.shape[0]):
+        return ops.MatMul.apply(a, b)  # the common case (a layer's product), nothing to adapt
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: operands must have at least 1 dimension (use * for scalars)")
     a._float("matmul"), b._float("matmul")

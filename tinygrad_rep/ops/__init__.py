@@ -4,7 +4,7 @@ elementwise.py  arithmetic and unary math (numpy on the forward side)
 reduce.py       sum, max, logsumexp, norm
 movement.py     reshape, transpose, expand, indexing, concat, cast
 matmul.py       matrix products (C kernel through the backend)
-nn.py           relu, softmax, log-softmax, cross-entropy, embedding (C kernels) and their
+nn.py           relu, softmax, log-softmax, cross-entropy, embedding (C kernels), fused MSE, and their
                 gradient Functions, which are ops too so that higher-order gradients work
 sgns.py         word2vec's skip-gram negative-sampling loss and per-pair SGD step (fused C
                 kernels); imported by models/word2vec.py, not here (it builds on functional)
@@ -15,4 +15,4 @@ from .reduce import Sum, Max, LogSumExp, Norm
 from .movement import Reshape, Transpose, Expand, Getitem, IndexAdd, Concat, Cast
 from .matmul import MatMul
 from .nn import (ReLU, ReLUGrad, Softmax, SoftmaxGrad, LogSoftmax, LogSoftmaxGrad,
-                 CrossEntropy, CrossEntropyGrad, Gather, ScatterAdd)
+                 CrossEntropy, CrossEntropyGrad, Gather, ScatterAdd, MSELoss)

@@ -2,6 +2,7 @@
 the gradient at the broadcast shape and never sums it itself."""
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function
 
 
@@ -24,6 +25,8 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if autograd.plain_backward():
+            return g, (autograd._Tensor._wrap(-g.data) if ctx.needs_input_grad[1] else None)
         return g, -g
 
 
@@ -36,6 +39,11 @@ class Mul(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if autograd.plain_backward():  # first-order: the same products on arrays
+            x, y = ctx._saved
+            wrap, gd = autograd._Tensor._wrap, g.data
+            return (wrap(gd * y) if ctx.needs_input_grad[0] else None,
+                    wrap(gd * x) if ctx.needs_input_grad[1] else None)
         x, y = ctx.saved_tensors
         return (g * y if ctx.needs_input_grad[0] else None,
                 g * x if ctx.needs_input_grad[1] else None)
@@ -63,6 +71,8 @@ class Neg(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if autograd.plain_backward():
+            return autograd._Tensor._wrap(-g.data)
         return -g
 
 
@@ -141,6 +151,9 @@ class Sigmoid(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if autograd.plain_backward():  # first-order: the same three operations on arrays
+            y = ctx._saved[0]
+            return autograd._Tensor._wrap((g.data * y) * (y.dtype.type(1) - y))
         y, = ctx.saved_tensors
         return g * y * (1 - y)
 

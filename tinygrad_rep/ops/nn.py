@@ -6,6 +6,7 @@ of gradients work too.
 """
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function
 from .. import backend
 
@@ -19,6 +20,8 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if autograd.plain_backward():  # first-order: ReLUGrad's kernel without the op object
+            return autograd._Tensor._wrap(backend.current().relu_backward(ctx._saved[0], g.data))
         x, = ctx.saved_tensors
         return ReLUGrad.apply(x, g)
 
@@ -163,3 +166,31 @@ class ScatterAdd(Function):
     @staticmethod
     def backward(ctx, h):
         return Gather.apply(h, indices=ctx.indices)
+
+
+class MSELoss(Function):
+    """loss = mean((x - t)^2) over all entries, fused (one op instead of sub, mul, sum, scale);
+    dx = 2 * (x - t) * g / n, dt = -dx.
+
+    Same arithmetic, in the same order, as the composite ((x - t) * (x - t)).mean(): the loss is
+    sum(d * d) * (1/n) rounded at the dtype, and the gradient (d * (g * (1/n))) doubled as an
+    addition, which is what the composite's two uses of d accumulate to."""
+    @staticmethod
+    def forward(ctx, x, t):
+        d = np.asarray(x - t)
+        n = d.size
+        ctx.d, ctx.scale = d, d.dtype.type(1.0 / n if n else np.nan)
+        return np.asarray(np.asarray((d * d).sum(axis=tuple(range(d.ndim)))) * ctx.scale)
+
+    @staticmethod
+    def backward(ctx, g):
+        need_x, need_t = ctx.needs_input_grad
+        if autograd.plain_backward():
+            half = ctx.d * (g.data * ctx.scale)
+            dx = half + half
+            wrap = autograd._Tensor._wrap
+            return (wrap(dx) if need_x else None), (wrap(-dx) if need_t else None)
+        x, t = ctx.inputs  # recomputed from the inputs, so second derivatives flow through d
+        half = (x - t) * (g * ctx.scale)
+        dx = half + half
+        return (dx if need_x else None), (-dx if need_t else None)

@@ -1,6 +1,7 @@
 """Reductions. Each backward reshapes the gradient to keepdims form and expands it back."""
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function
 
 
@@ -39,6 +40,9 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if autograd.plain_backward():  # first-order: Reshape + Expand's forwards on the array
+            a = g.data.reshape(keepdims_shape(ctx.shape, ctx.axes))
+            return autograd._Tensor._wrap(a if a.shape == ctx.shape else np.array(np.broadcast_to(a, ctx.shape)))
         return g.reshape(keepdims_shape(ctx.shape, ctx.axes)).expand(ctx.shape)
 
 
