@@ -414,10 +414,14 @@ SECTION_NOTES = {
                 "peak` (an FMA loop in C at the SIMD level our kernels use, compiled at run time; with 2 "
                 "threads, one loop per thread) and `copy bandwidth` (np.copyto, with 2 threads ctypes.memmove "
                 "of two halves; read + write). Call overhead in microseconds: `raw` is the extension function without "
-                "argument checks, `alloc` allocates its output per call. The plots draw each ceiling's best "
+                "argument checks, `alloc` allocates its output per call; the checked call takes the binding's C++ fast path "
+                "(checks done on the buffers directly), which is why it can beat `raw`, whose generic "
+                "pybind11 signature converts each argument. The plots draw each ceiling's best "
                 "round. Arrays that fit in the caches (256x1000 is 1 MB) can go faster than the copy "
                 "bandwidth, which is measured on arrays far larger than the caches. Allocation: the same "
-                "call with a fresh output array per call (what ops do) and with a preallocated out= buffer."),
+                "call with a fresh output array per call (pool off), with a pooled output (the default, "
+                "tinygrad_rep/backend/pool.py) and with a preallocated out= buffer; forward rows also show "
+                "'pybind11 no pool'."),
     "ops": "Per-op cost on tiny tensors (microseconds per call), forward under no_grad and forward + backward.",
 }
 
