@@ -69,7 +69,7 @@ DEFAULTS = {
                    epochs=80, batch_size=128, temperature=0.5, lr=1e-3, warmup_epochs=2, weight_decay=0.0,
                    label_fraction=0.1, probe_steps=500, finetune_steps=600, finetune_steps_all=1000),
     "fashion-mnist": dict(encoder="conv", hidden=(1024,), channels=(16, 32), dim=256, proj_hidden=(256, 256),
-                          proj_dim=64, epochs=8, batch_size=256, temperature=0.5, lr=1e-3, warmup_epochs=1,
+                          proj_dim=64, epochs=30, batch_size=256, temperature=0.5, lr=1e-3, warmup_epochs=1,
                           weight_decay=0.0, label_fraction=0.01, probe_steps=500, finetune_steps=600,
                           finetune_steps_all=1000),
 }
@@ -549,7 +549,7 @@ def add_arguments(parser):
     """Options of `tinygrad-rep train contrastive` (None = the data set's default)."""
     parser.add_argument("--data", default="digits", choices=sorted(datasets.KNOWN), help="data set (default digits)")
     parser.add_argument("--data-path", default=None, help="folder with the data set's files")
-    parser.add_argument("--epochs", type=int, default=None, help="SimCLR epochs (digits 80, fashion-mnist 8)")
+    parser.add_argument("--epochs", type=int, default=None, help="SimCLR epochs (digits 80, fashion-mnist 30)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="images per batch; each gives two views (digits 128, fashion-mnist 256)")
     parser.add_argument("--temperature", type=float, default=None, help="NT-Xent temperature (default 0.5)")
