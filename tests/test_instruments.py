@@ -306,6 +306,13 @@ def test_profiler_flops_of_other_ops_and_table():
     assert p.wall_seconds >= p.op_seconds
 
 
+def test_profiler_counts_fused_mse_flops():
+    x, t = _t((4, 6), 12), _t((4, 6), 13)
+    with profile() as p:
+        tr.functional.mse_loss(x, t).backward()
+    assert p.stats["MSELoss"].forward_flops == 3 * 24  # subtract, square, add per element
+
+
 def test_profiler_user_function_has_unknown_flops():
     class Cube(tr.Function):
         @staticmethod

@@ -7,7 +7,7 @@ Conventions (stated so the numbers can be checked by hand):
   sqrt, tanh ...; a transcendental counts as one), see _PER_ELEMENT;
 - softmax / log-softmax: 5 per element (max, subtract, exp, sum, divide or log), their
   backward kernels 4; fused cross-entropy 5 per logit; reductions 1 per input element
-  (logsumexp 4, norm 2);
+  (logsumexp 4, norm 2); fused mean squared error 3 per input element (subtract, square, add);
 - data movement (reshape, transpose, indexing, concat, cast, embedding gather): 0 FLOPs;
 - an op not listed (a user-defined Function): unknown (None).
 Backward FLOPs are those of the ops a backward applies (counted as they run), plus, for a
@@ -21,7 +21,7 @@ _PER_ELEMENT = {
     "Tanh": 1, "Abs": 1, "Clamp": 2, "Sigmoid": 4, "LogSigmoid": 4, "ReLU": 1, "ReLUGrad": 1,
     "Softmax": 5, "SoftmaxGrad": 4, "LogSoftmax": 5, "LogSoftmaxGrad": 4, "CrossEntropyGrad": 2,
 }
-_PER_INPUT_ELEMENT = {"Sum": 1, "Max": 1, "LogSumExp": 4, "Norm": 2, "CrossEntropy": 5}
+_PER_INPUT_ELEMENT = {"Sum": 1, "Max": 1, "LogSumExp": 4, "Norm": 2, "CrossEntropy": 5, "MSELoss": 3}
 _MOVEMENT = {"Reshape", "Transpose", "Expand", "Getitem", "Concat", "Cast", "Gather"}
 
 
