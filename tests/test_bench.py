@@ -1,4 +1,4 @@
-"""Tests of the benchmark tooling: `tinygrad-rep bench --smoke` writes results.json that fits its
+"""Tests of the benchmark tooling: `tinygrad-rep bench --quick` (what users run first) writes results.json that fits its
 schema plus REPORT.md; compare's flagging; targets; the README headline; missing suites.
 
 No test asserts a timing: the machines are shared, and the numbers are the benchmark's business.
@@ -106,18 +106,18 @@ def _rec(what, median, lo, hi, backend="pybind11", unit="s", size="64", threads=
 # the command, end to end
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
+def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     env = dict(os.environ)
     env["OPENBLAS_CORETYPE"] = env.get("OPENBLAS_CORETYPE", "Haswell")  # must be unset for the benchmark
     proc = subprocess.run([sys.executable, "-m", "tinygrad_rep", "bench", "kernels", "ops", "models",
-                           "word2vec", "--smoke", "--out", str(out)],
+                           "word2vec", "--quick", "--out", str(out)],
                           capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     return out, proc
 
 
-def test_smoke_run_writes_results_that_fit_the_schema(smoke_run):
-    out, proc = smoke_run
+def test_quick_run_writes_results_that_fit_the_schema(quick_run):
+    out, proc = quick_run
     assert (out / "results.json").exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     with open(out / "results.json") as f:
         results = json.load(f)
@@ -126,7 +126,7 @@ def test_smoke_run_writes_results_that_fit_the_schema(smoke_run):
     assert not failed, f"benchmark suites failed: {failed}"  # optional baselines skip, never fail
     assert proc.returncode == 0, proc.stderr[-3000:]
     _validate(results, RESULTS_SCHEMA)
-    assert results["mode"] == "smoke"
+    assert results["mode"] == "quick"
     assert results["suites"]["kernels"]["status"] == "ok"
     assert results["suites"]["ops"]["status"] == "ok"
     for rec in results["records"]:
@@ -143,8 +143,8 @@ def test_smoke_run_writes_results_that_fit_the_schema(smoke_run):
     assert results["machine"]["tinygrad_rep"]["simd"] in ("avx512f", "avx2", "default")
 
 
-def test_smoke_run_writes_a_report(smoke_run):
-    out, proc = smoke_run
+def test_quick_run_writes_a_report(quick_run):
+    out, proc = quick_run
     text = (out / "REPORT.md").read_text()
     for heading in ("# Benchmark report", "## Machine", "## Load while it ran", "## Targets", "## kernels", "## ops"):
         assert heading in text
