@@ -140,7 +140,7 @@ def test_evaluation_table_has_every_method_and_budget():
     assert set(metrics["labels"]) == {"all", "0.1"}
     assert metrics["labels"]["0.1"]["labels"] == len(ev.label_subset(y_train, 0.1)) and metrics["labels"]["0.1"]["draws"] == 3
     for row in metrics["labels"].values():
-        for method in ("probe", "fine_tune", "scratch", "raw_pixels", "pca", "autoencoder"):
+        for method in ("probe", "fine_tune", "scratch", "untrained", "raw_pixels", "pca", "autoencoder"):
             assert 0 <= row[method]["accuracy"] <= 1 and row[method]["seconds"] >= 0
     assert metrics["pca_dim"] == 16 and metrics["autoencoder"]["dim"] == 16
 

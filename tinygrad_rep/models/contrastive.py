@@ -31,6 +31,9 @@ Evaluation (`evaluate`) compares, for each label budget (all labels and a small 
                rows, the same way for every feature set: see `probe`)
   fine_tune    the SimCLR encoder plus a new linear head, all trained on the labels
   scratch      the same encoder architecture, freshly initialised, trained the same way
+  untrained    softmax regression on the codes of that freshly initialised encoder, untrained: the
+               control that separates what SimCLR learned from what the architecture gives (a
+               wide random ReLU feature map is already a fair representation)
   raw_pixels   softmax regression on the pixels
   pca          softmax regression on PCA codes of the same dimension (at most the pixel count)
   autoencoder  softmax regression on the codes of an MLP autoencoder of the same dimension (at
@@ -387,6 +390,10 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
     pca, t_pca = _timed(lambda: ev.PCA(m).fit(x_train))
     ptr, pte = pca.transform(x_train), pca.transform(x_test)
     features = {"probe": (ztr, zte, t_codes), "raw_pixels": (x_train, x_test, 0.0), "pca": (ptr, pte, t_pca)}
+    fresh = model.new_encoder(model.seed + 1)  # also the from-scratch baseline's starting point
+    (utr, ute), t_untrained = _timed(lambda: (ev.predict(fresh, model._rows(x_train), 4096),
+                                              ev.predict(fresh, model._rows(x_test), 4096)))
+    features["untrained"] = (utr, ute, t_untrained)
     ae_info = None
     if isinstance(autoencoder, (str, os.PathLike)):
         from . import load as load_any
@@ -435,6 +442,7 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
            "pca_accuracy": few["pca"]["accuracy"],
            "probe_accuracy_all": table["all"]["probe"]["accuracy"],
            "raw_pixels_accuracy_all": table["all"]["raw_pixels"]["accuracy"],
+           "untrained_accuracy": few["untrained"]["accuracy"],
            "pca_dim": m, "labels": table}
     if finetune:
         out["fine_tune_accuracy"] = few["fine_tune"]["accuracy"]
@@ -702,7 +710,7 @@ def summary(metrics):
              f"({metrics['samples_per_second']:.0f} images/s, two views each); {metrics['settings']['loss']} loss "
              f"{metrics['epoch_losses'][0]:.4f} -> {metrics['epoch_losses'][-1]:.4f}"]
     if "labels" in metrics:
-        methods = [m for m in ("probe", "fine_tune", "scratch", "raw_pixels", "pca", "autoencoder")
+        methods = [m for m in ("probe", "fine_tune", "scratch", "untrained", "raw_pixels", "pca", "autoencoder")
                    if m in next(iter(metrics["labels"].values()))]
         rows = [[f"{k} ({v['labels']})"] + [v[m]["accuracy"] for m in methods]
                 for k, v in metrics["labels"].items()]
