@@ -171,3 +171,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 KNOWN = {"digits": load_digits, "fashion-mnist": load_fashion_mnist}
+# Image shape (H, W) of each data set's rows, and class names where the labels are not digits.
+IMAGE_SHAPES = {"digits": (8, 8), "fashion-mnist": (28, 28)}
+CLASS_NAMES = {"fashion-mnist": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                 "Shirt", "Sneaker", "Bag", "Boot"]}

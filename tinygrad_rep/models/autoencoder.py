@@ -32,9 +32,7 @@ from . import report
 
 KIND = "autoencoder"
 VARIANTS = ("plain", "denoising", "masked")
-IMAGE_SHAPES = {"digits": (8, 8), "fashion-mnist": (28, 28)}
-CLASS_NAMES = {"fashion-mnist": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                                 "Shirt", "Sneaker", "Bag", "Boot"]}
+IMAGE_SHAPES, CLASS_NAMES = datasets.IMAGE_SHAPES, datasets.CLASS_NAMES
 # Defaults per data set, chosen so that a run with only --data and --out meets the quality
 # targets (held-out MSE below PCA's at the same m, probe accuracy at least PCA's).
 DEFAULTS = {

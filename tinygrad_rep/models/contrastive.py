@@ -60,9 +60,7 @@ KIND = "contrastive"
 # directions); triplet margin loss on L2-normalized projections (positive: the other view;
 # negative: the other view of the previous image in the batch)
 LOSSES = ("nt-xent", "info-nce", "triplet")
-IMAGE_SHAPES = {"digits": (8, 8), "fashion-mnist": (28, 28)}
-CLASS_NAMES = {"fashion-mnist": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                                 "Shirt", "Sneaker", "Bag", "Boot"]}
+IMAGE_SHAPES, CLASS_NAMES = datasets.IMAGE_SHAPES, datasets.CLASS_NAMES
 # Defaults per data set, chosen so that a run with only --data and --out meets the quality
 # targets: on digits the probe beats raw pixels with 10% of the labels; on Fashion-MNIST it beats
 # raw pixels and the from-scratch encoder with 1% of the labels and is within 2 points of raw
