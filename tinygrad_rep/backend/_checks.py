@@ -4,6 +4,8 @@ Each check raises a clear Python exception (TypeError for dtypes, ValueError for
 IndexError for indices) before any C code runs. The C adapters call these, and so does the
 numpy reference, so all three backends reject the same inputs with the same messages.
 """
+import math
+
 import numpy as np
 
 from . import pool
@@ -373,3 +375,33 @@ def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
         inputs, targets = apart(W, inputs), apart(W, targets)
     T = targets.shape[1]
     return W_in, W_out, inputs, targets, float(lr), losses, np.empty(T + d, W_in.dtype), n, T, d
+
+
+def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    """Checks shared by every backend's adam_step -> param, grad, exp_avg, exp_avg_sq,
+    step_size, bias2_sqrt.
+
+    param, exp_avg and exp_avg_sq are updated in place, so they must be writeable, C-contiguous,
+    aligned float32/float64 arrays of one shape and dtype that do not overlap (a copy would drop
+    the update); grad must match them and is copied when it is not dense or overlaps them.
+    """
+    check_out("adam_step: param", param, getattr(param, "shape", ()), getattr(param, "dtype", None))
+    if param.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"adam_step: param: dtype {param.dtype} is not supported (kernels take float32 or float64)")
+    check_out("adam_step: exp_avg", exp_avg, param.shape, param.dtype)
+    check_out("adam_step: exp_avg_sq", exp_avg_sq, param.shape, param.dtype)
+    grad = as_float("adam_step: grad", grad, param.dtype)
+    if grad.shape != param.shape:
+        raise ValueError(f"adam_step: grad has shape {grad.shape} but param has shape {param.shape}")
+    if (param.base is not None or exp_avg.base is not None or exp_avg_sq.base is not None
+            or param is exp_avg or param is exp_avg_sq or exp_avg is exp_avg_sq):
+        for a, b in ((param, exp_avg), (param, exp_avg_sq), (exp_avg, exp_avg_sq)):
+            if np.may_share_memory(a, b):
+                raise ValueError("adam_step: param, exp_avg and exp_avg_sq must not overlap")
+    for out in (param, exp_avg, exp_avg_sq):
+        grad = apart(out, grad)
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"adam_step: step must be an int >= 1 (the count including this step), got {step!r}")
+    step_size = lr / (1.0 - beta1 ** step)
+    bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
+    return param, grad, exp_avg, exp_avg_sq, step_size, bias2_sqrt

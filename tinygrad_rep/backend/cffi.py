@@ -193,7 +193,7 @@ _adam_step = _by_dtype("adam_step")
 def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
               weight_decay=0.0, decoupled=False):
     """One fused Adam / AdamW update in place on param, exp_avg, exp_avg_sq (see numpy_ref)."""
-    param, grad, m, v, step_size, bias2_sqrt = numpy_ref.prepare_adam_step(
+    param, grad, m, v, step_size, bias2_sqrt = ck.prepare_adam_step(
         param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
     _adam_step[param.dtype.char](param.size, _out(param), _in(grad), _out(m), _out(v), beta1, beta2,
                                  eps, weight_decay, bool(decoupled), lr, step_size, bias2_sqrt)

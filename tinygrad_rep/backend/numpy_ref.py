@@ -9,8 +9,6 @@ Conventions shared by all backends:
 - `out=` is an optional caller-allocated, C-contiguous output buffer; the result is returned.
 - "Last axis" kernels treat the array as rows of length x.shape[-1].
 """
-import math
-
 import numpy as np
 
 from . import _checks as ck
@@ -295,36 +293,6 @@ def info():
 
 # ---- optimizers (csrc/optim.c) ----
 
-def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
-    """Checks shared by every backend's adam_step (kept beside the reference so this kernel's
-    Python side is in one place) -> param, grad, exp_avg, exp_avg_sq, step_size, bias2_sqrt.
-
-    param, exp_avg and exp_avg_sq are updated in place, so they must be writeable, C-contiguous,
-    aligned float32/float64 arrays of one shape and dtype that do not overlap (a copy would drop
-    the update); grad must match them and is copied when it is not dense or overlaps them.
-    """
-    ck.check_out("adam_step: param", param, getattr(param, "shape", ()), getattr(param, "dtype", None))
-    if param.dtype not in ck.FLOAT_DTYPES:
-        raise TypeError(f"adam_step: param: dtype {param.dtype} is not supported (kernels take float32 or float64)")
-    ck.check_out("adam_step: exp_avg", exp_avg, param.shape, param.dtype)
-    ck.check_out("adam_step: exp_avg_sq", exp_avg_sq, param.shape, param.dtype)
-    grad = ck.as_float("adam_step: grad", grad, param.dtype)
-    if grad.shape != param.shape:
-        raise ValueError(f"adam_step: grad has shape {grad.shape} but param has shape {param.shape}")
-    if (param.base is not None or exp_avg.base is not None or exp_avg_sq.base is not None
-            or param is exp_avg or param is exp_avg_sq or exp_avg is exp_avg_sq):
-        for a, b in ((param, exp_avg), (param, exp_avg_sq), (exp_avg, exp_avg_sq)):
-            if np.may_share_memory(a, b):
-                raise ValueError("adam_step: param, exp_avg and exp_avg_sq must not overlap")
-    for out in (param, exp_avg, exp_avg_sq):
-        grad = ck.apart(out, grad)
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"adam_step: step must be an int >= 1 (the count including this step), got {step!r}")
-    step_size = lr / (1.0 - beta1 ** step)
-    bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
-    return param, grad, exp_avg, exp_avg_sq, step_size, bias2_sqrt
-
-
 def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
               weight_decay=0.0, decoupled=False):
     """One Adam update in place (AdamW's when decoupled), PyTorch's rule; returns param.
@@ -337,7 +305,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999
     Each operation is rounded at the arrays' precision in this order; the C kernels match it bit
     for bit.
     """
-    param, grad, m, v, step_size, bias2_sqrt = prepare_adam_step(
+    param, grad, m, v, step_size, bias2_sqrt = ck.prepare_adam_step(
         param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
     g = grad
     if weight_decay != 0:
