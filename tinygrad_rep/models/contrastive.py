@@ -428,7 +428,7 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
             row[key]["feature_seconds"] = t_feat
         if finetune:
             steps = finetune_steps_all if name == "all" else finetune_steps
-            for key, enc in (("fine_tune", model.encoder), ("scratch", model.new_encoder(model.seed + 1))):
+            for key, enc in (("fine_tune", model.encoder), ("scratch", fresh)):  # fine_tune trains a copy
                 row[key] = cell(lambda idx: ev.fine_tune(enc, d, x_train[idx], y_train[idx], x_test, y_test,
                                                          steps=steps, seed=seed), draws)
                 row[key]["steps"] = steps
