@@ -300,7 +300,7 @@ def _nt_xent_pieces(a, b, plan, threads):
     z_unit = tr.Tensor(F.normalize(tr.Tensor(np.concatenate([a, b])), axis=1).data, requires_grad=True)
     targets = np.concatenate([np.arange(n, 2 * n), np.arange(0, n)])
     with tr.no_grad():
-        logits = F._SelfMaskedGram.apply(z_unit, tr.Tensor(np.float32(-np.inf)), scale=1 / NTX["temperature"]).data
+        logits = tr.ops.SelfMaskedGram.apply(z_unit, tr.Tensor(np.float32(-np.inf)), scale=1 / NTX["temperature"]).data
     s_in = tr.Tensor(logits, requires_grad=True)
 
     def stage(fn, leaf, grad_out):
@@ -315,7 +315,7 @@ def _nt_xent_pieces(a, b, plan, threads):
     pieces = {
         "normalize": stage(lambda: F.normalize(z_in, axis=1), z_in, np.ones((2 * n, NTX["d"]), np.float32)),
         "logits (masked z z^T / T)": stage(
-            lambda: F._SelfMaskedGram.apply(z_unit, tr.Tensor(np.float32(-np.inf)), scale=1 / NTX["temperature"]),
+            lambda: tr.ops.SelfMaskedGram.apply(z_unit, tr.Tensor(np.float32(-np.inf)), scale=1 / NTX["temperature"]),
             z_unit, np.where(np.isfinite(logits), 1.0, 0.0).astype(np.float32)),
         "masked cross-entropy": stage(lambda: F.cross_entropy(s_in, targets), s_in, None),
     }

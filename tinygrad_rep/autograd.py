@@ -6,18 +6,34 @@ Tensor ops, gradients are themselves differentiable: `backward(create_graph=True
 backward with graph recording on. With the default create_graph=False it runs under no_grad,
 so first-order backward records nothing.
 
+An op may also define `array_backward(ctx, grad_array)`: the same gradient computed on arrays
+(ctx.saved_arrays in, arrays out), in the spirit of PyTorch's `once_differentiable`. The engine
+alone chooses: a first-order backward that no instrument observes runs `array_backward` where an
+op has one (no op objects, no graph); `create_graph=True` or an active trace/profile/anomaly check
+runs `backward`, so every step can be seen and differentiated again. Ops never test the mode.
+
 Done once here, never inside an op:
 - undoing broadcasting: a gradient whose shape differs from its input's is summed back;
 - dtype: a gradient is cast to its input's dtype;
 - accumulation: gradients from several uses of a tensor are summed before they flow on;
+- saved values: linked to the input or output they came from when forward returns, with that
+  tensor's version, and checked at backward (a value modified in place since is an error);
 - the walk itself, which is iterative (a 100,000-op chain needs no recursion).
 """
+import threading
 import time
 import weakref
 
 import numpy as np
 
-_grad_enabled = True
+
+class _ThreadMode(threading.local):
+    """Grad mode is per thread (as in PyTorch): a no_grad in one thread, or a backward running
+    there, never switches recording off in another."""
+    grad_enabled = True
+
+
+_mode = _ThreadMode()
 # Observers (trace, profiler, anomaly detection) see every forward and backward step.
 # The list is empty unless one of them is active, so the fast path costs one truth test.
 # Protocol: before_forward(ctx); after_forward(ctx, out, seconds); optional
@@ -28,19 +44,17 @@ _Tensor = None  # set by tensor.py (the class is defined there; this avoids an i
 
 
 class _GradMode:
-    """Context manager and decorator that sets whether operations record the graph."""
+    """Context manager and decorator that sets whether operations record the graph (this thread)."""
 
     def __init__(self, enabled):
         self.enabled = enabled
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev, _grad_enabled = _grad_enabled, self.enabled
+        self._prev, _mode.grad_enabled = _mode.grad_enabled, self.enabled
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _mode.grad_enabled = self._prev
         return False
 
     def __call__(self, fn):
@@ -52,21 +66,29 @@ class _GradMode:
 
 
 def no_grad(fn=None):
-    """`with tr.no_grad():`, `@tr.no_grad()` or `@tr.no_grad`: run without recording the graph."""
+    """`with tr.no_grad():`, `@tr.no_grad()` or `@tr.no_grad`: run without recording the graph.
+
+    Grad mode belongs to the calling thread; other threads keep theirs."""
     return _GradMode(False) if fn is None else _GradMode(False)(fn)
 
 
 def enable_grad():
-    """`with tr.enable_grad():` record the graph even inside no_grad."""
+    """`with tr.enable_grad():` record the graph even inside no_grad (this thread)."""
     return _GradMode(True)
 
 
 def set_grad_enabled(enabled):
+    """`with tr.set_grad_enabled(flag):` record the graph or not, as flag says (this thread)."""
     return _GradMode(bool(enabled))
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    """Whether operations in the calling thread record the graph."""
+    return _mode.grad_enabled
+
+
+# Where a saved value came from; resolved once, when forward returns.
+_INPUT, _OUTPUT, _CONST = 0, 1, 2
 
 
 class Function:
@@ -88,37 +110,57 @@ class Function:
 
     Positional arguments of `apply` are Tensors; keyword arguments are passed to forward
     unchanged (axes, flags, index arrays). `ctx` is the Function instance: store anything
-    non-Tensor on it as attributes. Arrays given to `save_for_backward` come back from
-    `saved_tensors` as the matching input or output Tensor (so higher-order gradients flow
-    through them), or as constants if they are neither.
+    non-Tensor on it as attributes.
+
+    Saved values: an array given to `save_for_backward` that is one of forward's own arguments
+    comes back from `saved_tensors` as that input Tensor, the array forward returned comes back
+    as the output Tensor (so higher-order gradients flow through them), anything else as a
+    constant. The link is made by position when forward returns (each argument is a distinct
+    array object, even when two inputs share memory), and each linked tensor's version is
+    recorded: if it is modified in place before backward, backward raises RuntimeError.
+
+    Optionally define `array_backward(ctx, grad)` too: the same gradient on arrays, with
+    `ctx.saved_arrays`; the engine uses it for first-order, unobserved backward passes.
     """
+
+    array_backward = None  # an op may define one; see the module docstring
 
     def __init__(self, inputs):
         self.inputs = inputs
         self.needs_input_grad = tuple([t.requires_grad for t in inputs])
         self._saved = ()
+        self._links = ()
         self._out = None
 
     def save_for_backward(self, *arrays):
+        """Keep arrays (inputs, the output, or intermediates) for backward."""
         self._saved = arrays
 
     @property
+    def saved_arrays(self):
+        """The saved values as forward saw them (arrays), for `array_backward`."""
+        return self._saved
+
+    @property
     def saved_tensors(self):
+        """The saved values as Tensors: linked inputs and the output are the graph's own tensors."""
+        if not self._links:
+            return tuple(_Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in self._saved)
         out = self._out() if self._out is not None else None
         result = []
-        for a in self._saved:
-            for t in self.inputs:
-                if t.data is a:
-                    result.append(t)
-                    break
+        for a, (kind, i, _) in zip(self._saved, self._links):
+            if kind == _INPUT:
+                result.append(self.inputs[i])
+            elif kind == _OUTPUT and out is not None:
+                result.append(out)
             else:
-                if out is not None and out.data is a:
-                    result.append(out)
-                elif isinstance(a, np.ndarray):
-                    result.append(_Tensor._wrap(a))
-                else:
-                    result.append(a)
+                result.append(_Tensor._wrap(np.asarray(a)) if isinstance(a, (np.ndarray, np.generic)) else a)
         return tuple(result)
+
+    @property
+    def output(self):
+        """The output Tensor of this node (alive while its backward runs), or None."""
+        return self._out() if self._out is not None else None
 
     @property
     def name(self):
@@ -140,58 +182,127 @@ class Function:
                 raise TypeError(f"{cls.__name__}.apply: positional arguments must be Tensors, "
                                 f"got {type(t).__name__} (pass non-Tensor options as keywords)")
         ctx = cls(inputs)
+        args = _distinct_arrays(inputs)
         if _observers:
-            return _apply_observed(cls, ctx, inputs, params)
-        out = _Tensor._wrap(cls.forward(ctx, *[t.data for t in inputs], **params))
-        if _grad_enabled and True in ctx.needs_input_grad:
-            out.requires_grad = True
-            out._ctx = ctx
-            ctx._out = weakref.ref(out)
+            return _apply_observed(cls, ctx, inputs, args, params)
+        raw = cls.forward(ctx, *args, **params)
+        out = _Tensor._wrap(raw)
+        if _mode.grad_enabled and True in ctx.needs_input_grad:
+            _link(ctx, out, args, raw)
         return out
 
 
-def _apply_observed(cls, ctx, inputs, params):
+def _distinct_arrays(inputs):
+    """The inputs' arrays, one distinct object per position (a view where two inputs share one
+    array), so a saved array names exactly one input."""
+    args = [t._data for t in inputs]
+    n = len(args)
+    if n == 2:
+        if args[0] is args[1]:
+            args[1] = args[1].view()
+    elif n > 2 and len({id(a) for a in args}) < n:
+        seen = set()
+        for i, a in enumerate(args):
+            if id(a) in seen:
+                args[i] = a.view()
+            seen.add(id(args[i]))
+    return args
+
+
+def _link(ctx, out, args, raw):
+    """Make `out` the node's output and resolve what forward saved: input i, the output, or a
+    constant; record the linked tensors' versions for the check at backward."""
+    out.requires_grad = True
+    out._ctx = ctx
+    ctx._out = weakref.ref(out)
+    saved = ctx._saved
+    if not saved:
+        return
+    links = []
+    for a in saved:
+        if a is raw:
+            links.append((_OUTPUT, 0, 0))
+            continue
+        for i, arg in enumerate(args):
+            if a is arg:
+                t = ctx.inputs[i]
+                if t._snapshot is not None:
+                    t._settle()
+                t._watched = True
+                links.append((_INPUT, i, t._version))
+                break
+        else:
+            links.append((_CONST, 0, 0))
+    out._watched = True
+    ctx._links = tuple(links)
+
+
+def _apply_observed(cls, ctx, inputs, args, params):
     ctx._params = params  # kept so instruments can replay the op (compare_gradients)
     for obs in _observers:
         obs.before_forward(ctx)
     t0 = time.perf_counter()
-    data = cls.forward(ctx, *[t.data for t in inputs], **params)
+    raw = cls.forward(ctx, *args, **params)
     seconds = time.perf_counter() - t0
-    out = _Tensor._wrap(data)
-    if _grad_enabled and any(ctx.needs_input_grad):
-        out.requires_grad = True
-        out._ctx = ctx
-        ctx._out = weakref.ref(out)
+    out = _Tensor._wrap(raw)
+    if _mode.grad_enabled and any(ctx.needs_input_grad):
+        _link(ctx, out, args, raw)
     for obs in list(_observers):
         obs.after_forward(ctx, out, seconds)
     return out
 
 
-def plain_backward():
-    """True while a backward may compute its gradients on arrays directly (and wrap them) instead
-    of applying ops: the gradient is first-order (no graph to record) and no instrument observes
-    (a trace or profile sees every op a backward applies). Hot backwards (matmul, relu, sigmoid,
-    mul, mse) use it to skip per-op overhead; the arithmetic is the same either way."""
-    return not _grad_enabled and not _observers
+def _check_saved(ctx):
+    """Refuse to backward through a node whose saved input or output was modified in place."""
+    out = None
+    for kind, i, version in ctx._links:
+        if kind == _CONST:
+            continue
+        if kind == _INPUT:
+            t, what = ctx.inputs[i], f"input {i}"
+        else:
+            out = out or (ctx._out() if ctx._out is not None else None)
+            if out is None:
+                continue
+            t, what = out, "its output"
+        if t._snapshot is not None:
+            t._settle()
+        if t._version != version:
+            label = f" '{t.name}'" if t.name else ""
+            raise RuntimeError(
+                f"{ctx.name}: {what}{label} (shape {t.shape}) was modified in place after the forward "
+                f"pass (version {t._version}, saved at version {version}); the gradient needs its "
+                f"value from the forward. Modify a copy, or call backward before changing it.")
 
 
 def unbroadcast(grad, shape):
-    """Sum a gradient of a broadcast result back to an input's `shape` (in Tensor ops)."""
+    """Sum a gradient of a broadcast result back to an input's `shape` (a Tensor or an ndarray;
+    the same sums either way: Tensor ops record them, arrays do not)."""
+    shape = tuple(shape)
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape) if grad.shape != tuple(shape) else grad
+        if isinstance(grad, np.generic):
+            grad = np.asarray(grad)
+    return grad.reshape(shape) if grad.shape != shape else grad
 
 
-def topological_order(roots):
-    """Every tensor that requires grad and is reachable from `roots`, inputs before users.
+def _follows_grad(t):
+    return t.requires_grad
+
+
+def topological_order(roots, follow=None):
+    """The tensors reachable from `roots` (through `_ctx.inputs`) for which `follow(t)` is true,
+    inputs before users. `follow` defaults to "requires grad" (what backward visits); pass
+    `lambda t: True` to see constants too (drawings).
 
     Iterative depth-first post-order: no recursion, so graph depth is unlimited.
     """
+    follow = follow or _follows_grad
     order, visited = [], set()
-    stack = [(r, False) for r in roots if r.requires_grad]
+    stack = [(r, False) for r in roots if follow(r)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -203,108 +314,156 @@ def topological_order(roots):
         stack.append((node, True))
         if node._ctx is not None:
             for parent in node._ctx.inputs:
-                if parent.requires_grad and id(parent) not in visited:
+                if id(parent) not in visited and follow(parent):
                     stack.append((parent, False))
     return order
 
 
-def _as_grad_tensor(g, like, who):
+def _as_grad_array(g, like, who):
     if isinstance(g, _Tensor):
-        return g
+        return g._data
     if isinstance(g, (np.ndarray, np.generic, float, int)):
-        return _Tensor._wrap(np.asarray(g, dtype=like.dtype))
-    raise TypeError(f"{who}.backward returned {type(g).__name__}; expected a Tensor, an ndarray or None")
+        return np.asarray(g, dtype=like.dtype)
+    raise TypeError(f"{who} returned {type(g).__name__}; expected a Tensor, an ndarray or None")
 
 
 def run_backward(roots, root_grads, create_graph=False, wanted=None):
-    """Propagate root_grads from roots through the graph.
+    """Propagate root_grads (Tensors) from roots through the graph.
 
     With wanted=None, leaf gradients are accumulated into `.grad` (Tensor.backward).
     Otherwise `wanted` is a list of tensors whose gradients are returned instead, and no
     `.grad` is touched (tr.grad).
+
+    First-order and unobserved, gradients flow as arrays and ops with an `array_backward` run it;
+    otherwise gradients are Tensors and every op's Tensor-level `backward` runs (recorded when
+    create_graph is set). The arithmetic is the same; tests hold both paths to bit-identity.
     """
+    plain = not create_graph and not _observers
     order = topological_order(roots)
     grads = {}
     for r, g in zip(roots, root_grads):
         if r.requires_grad:
+            g = g._data if plain else g
             grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
-    wanted_ids = None if wanted is None else {id(t): i for i, t in enumerate(wanted)}
+    wanted_at = None
+    if wanted is not None:
+        wanted_at = {}
+        for i, t in enumerate(wanted):
+            wanted_at.setdefault(id(t), []).append(i)
     found = [None] * (0 if wanted is None else len(wanted))
+    stored = set()  # ids of arrays already given to a .grad in this pass: never give one twice
+    wrap = _Tensor._wrap
     with _GradMode(create_graph):
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             if node._hooks:
+                gt = wrap(g) if plain else g
                 for hook in node._hooks:
-                    replaced = hook(g)
+                    replaced = hook(gt)
                     if replaced is not None:
-                        g = _as_grad_tensor(replaced, node, "hook")
-            if wanted_ids is not None and id(node) in wanted_ids:
-                found[wanted_ids[id(node)]] = g
+                        gt = wrap(_as_grad_array(replaced, node, "a hook"))
+                g = gt._data if plain else gt
+            if wanted_at is not None and id(node) in wanted_at:
+                for k, i in enumerate(wanted_at[id(node)]):
+                    gt = wrap(g) if plain else g
+                    found[i] = gt if k == 0 else _copy_grad(gt)
             ctx = node._ctx
-            if ctx is None or (wanted is None and node._retains_grad):
-                if wanted is None:
-                    node.grad = g if node.grad is None else node.grad + g
-                    if not create_graph:
-                        node.grad = node.grad.detach()
-                if ctx is None:
-                    continue
-            if _observers:
-                for obs in list(_observers):
-                    before = getattr(obs, "before_backward", None)
-                    if before is not None:
-                        before(node, g)
-                t0 = time.perf_counter()
-            in_grads = ctx.backward(ctx, g)
+            if wanted is None and (ctx is None or node._retains_grad):
+                _accumulate_grad(node, g, plain, create_graph, stored)
+            if ctx is None:
+                continue
+            if ctx._links:
+                _check_saved(ctx)
+            if plain and ctx.array_backward is not None:
+                in_grads = ctx.array_backward(ctx, g)
+            else:
+                gt = wrap(g) if plain else g
+                if _observers:
+                    for obs in list(_observers):
+                        before = getattr(obs, "before_backward", None)
+                        if before is not None:
+                            before(node, gt)
+                    t0 = time.perf_counter()
+                in_grads = ctx.backward(ctx, gt)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             if len(in_grads) != len(ctx.inputs):
                 raise ValueError(f"{ctx.name}.backward returned {len(in_grads)} gradients "
                                  f"for {len(ctx.inputs)} inputs")
-            plain = not create_graph and not _observers
             fixed = []
             for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
                 if ig is None or not need:
                     fixed.append(None)
                     continue
-                if type(ig) is not _Tensor:
-                    ig = _as_grad_tensor(ig, inp, ctx.name)
-                a, want = ig.data, inp.data
-                if a.shape != want.shape:
-                    try:
-                        ig = (_unbroadcast_array(a, want.shape) if plain
-                              else unbroadcast(ig, want.shape))
-                    except ValueError:
-                        raise ValueError(f"{ctx.name}.backward returned a gradient of shape "
-                                         f"{ig.shape} for an input of shape {inp.shape}") from None
-                if ig.data.dtype != want.dtype:
-                    ig = _Tensor._wrap(ig.data.astype(want.dtype)) if plain else ig.astype(want.dtype)
+                ig = _fix_grad(ig, inp, ctx.name, plain)
                 fixed.append(ig)
             if _observers:
                 seconds = time.perf_counter() - t0
                 accumulated = [ig is not None and id(inp) in grads for inp, ig in zip(ctx.inputs, fixed)]
+                # the same tensor used twice by this op: its second gradient is an accumulation too
+                seen = set()
+                for k, (inp, ig) in enumerate(zip(ctx.inputs, fixed)):
+                    if ig is not None:
+                        accumulated[k] = accumulated[k] or id(inp) in seen
+                        seen.add(id(inp))
                 for obs in list(_observers):
-                    obs.after_backward(node, g, fixed, seconds, accumulated)
+                    obs.after_backward(node, gt, fixed, seconds, accumulated)
             for inp, ig in zip(ctx.inputs, fixed):
                 if ig is not None:
                     prev = grads.get(id(inp))
-                    if prev is None:
-                        grads[id(inp)] = ig
-                    else:
-                        grads[id(inp)] = _Tensor._wrap(prev.data + ig.data) if plain else prev + ig
+                    grads[id(inp)] = ig if prev is None else prev + ig
     return found
 
 
-def _unbroadcast_array(a, shape):
-    """unbroadcast on arrays (the same sums, without ops): for first-order, unobserved backward."""
-    shape = tuple(shape)
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)
-    if axes:
-        a = np.asarray(a.sum(axis=axes, keepdims=True))
-    return _Tensor._wrap(a.reshape(shape) if a.shape != shape else a)
+def _fix_grad(ig, inp, who, plain):
+    """One input's gradient, summed back over broadcast axes and cast to the input's dtype:
+    an ndarray on the plain path, a Tensor otherwise."""
+    if plain:
+        a = ig._data if isinstance(ig, _Tensor) else ig
+        if type(a) is not np.ndarray:
+            a = _as_grad_array(a, inp, f"{who}.backward")
+    else:
+        a = ig if isinstance(ig, _Tensor) else _Tensor._wrap(_as_grad_array(ig, inp, f"{who}.backward"))
+    want = inp._data
+    if a.shape != want.shape:
+        try:
+            a = unbroadcast(a, want.shape)
+        except ValueError:
+            raise ValueError(f"{who}.backward returned a gradient of shape "
+                             f"{a.shape} for an input of shape {inp.shape}") from None
+    if a.dtype != want.dtype:
+        a = a.astype(want.dtype)
+    return a
+
+
+def _copy_grad(g):
+    return _Tensor._wrap(g._data.copy()) if not g.requires_grad else g * 1
+
+
+def _accumulate_grad(node, g, plain, create_graph, stored):
+    """Add g into node.grad. A .grad never shares memory with another .grad, an input's data or
+    an array the caller still holds (the engine hands out the same gradient array to several
+    inputs of an Add, for one)."""
+    if node.grad is not None:
+        prev = node.grad
+        node.grad = prev + (_Tensor._wrap(g) if plain else g)
+        if not create_graph:
+            node.grad = node.grad.detach()
+        stored.add(id(node.grad._data))
+        return
+    if plain:
+        a = g
+        if id(a) in stored or not a.flags.owndata or not a.flags.writeable:
+            a = a.copy()
+        node.grad = _Tensor._wrap(a)
+    else:
+        gt = g if create_graph else g.detach()
+        if id(gt._data) in stored or not gt._data.flags.owndata or not gt._data.flags.writeable:
+            gt = _Tensor._wrap(gt._data.copy()) if not create_graph else gt * 1
+        node.grad = gt
+    stored.add(id(node.grad._data))
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
@@ -312,7 +471,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=Fa
 
     outputs: a Tensor or a sequence of Tensors; grad_outputs: matching gradients (required for
     non-scalar outputs). With create_graph=True the returned gradients are part of the graph,
-    so they can be differentiated again (Hessian-vector products, gradgradcheck).
+    so they can be differentiated again (Hessian-vector products, gradgradcheck). A tensor listed
+    twice in `inputs` gets its gradient twice (separate arrays).
     """
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     single = not isinstance(inputs, (list, tuple))

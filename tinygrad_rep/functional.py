@@ -6,8 +6,7 @@ libraries. All losses return the mean over the batch.
 """
 import numpy as np
 
-from . import backend, ops
-from .autograd import Function, is_grad_enabled
+from . import ops
 from .tensor import Tensor, concat
 
 
@@ -26,7 +25,7 @@ def _same_shape(fn, a, an, b, bn):
 
 def _int_indices(x, name, upper):
     """An integer index array with every entry in [0, upper), else IndexError/TypeError."""
-    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+    arr = x._data if isinstance(x, Tensor) else np.asarray(x)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.size and (arr.min() < 0 or arr.max() >= upper):
@@ -138,47 +137,10 @@ def nt_xent_loss(z1, z2, temperature=0.5):
         raise ValueError(f"nt_xent_loss: temperature must be positive, got {temperature}")
     n = z1.shape[0]
     z = normalize(concat([z1, z2], axis=0), axis=1)
-    # s = (z @ z.T) * (1 / temperature) with -inf on the diagonal, as one node (_SelfMaskedGram)
-    s = _SelfMaskedGram.apply(z, Tensor._wrap(np.array(-np.inf, dtype=z.dtype)), scale=1.0 / temperature)
+    # s = (z @ z.T) * (1 / temperature) with -inf on the diagonal, as one node (ops.SelfMaskedGram)
+    s = ops.SelfMaskedGram.apply(z, Tensor._wrap(np.array(-np.inf, dtype=z.dtype)), scale=1.0 / temperature)
     targets = np.concatenate([np.arange(n, 2 * n), np.arange(0, n)])
     return cross_entropy(s, targets)
-
-
-class _SelfMaskedGram(Function):
-    """NT-Xent's logits as one node: s = (z z^T) * scale, then s_ii = fill (-inf: the self-pair).
-
-    The fill value is an input (a constant 0-d tensor), so instruments see where the -inf comes
-    from (detect_anomaly treats an infinity passed in as a mask, not as a new anomaly). Forward is one C matmul (z times z transposed, by flag) scaled in place; the same values as
-    `(z @ z.T) * scale + mask`, without the transposed copy, the mask matrix and two 2N x 2N
-    temporaries. Backward: with g' = g with its diagonal zeroed (a masked logit is a constant,
-    so the self-pair passes no gradient), ds/dz gives dz = (g' z + g'^T z) * scale: two matmuls
-    into one buffer (the second accumulates, transposing by flag). When the graph is recorded
-    (create_graph=True) the same formula is built from Tensor ops, so it is differentiable again.
-    """
-    @staticmethod
-    def forward(ctx, z, fill, scale=1.0):
-        ctx.scale = scale
-        ctx.save_for_backward(z)
-        s = backend.current().matmul(z, z, trans_b=True)
-        s *= s.dtype.type(scale)
-        np.fill_diagonal(s, fill)
-        return s
-
-    @staticmethod
-    def backward(ctx, g):
-        z, = ctx.saved_tensors
-        if is_grad_enabled():  # create_graph: a differentiable expression of g and z
-            off_diagonal = np.ones(g.shape, dtype=g.dtype)
-            np.fill_diagonal(off_diagonal, 0)
-            gm = g * off_diagonal
-            return (ops.MatMul.apply(gm, z) + ops.MatMul.apply(gm, z, trans_a=True)) * ctx.scale, None
-        gm = g.data.copy()
-        np.fill_diagonal(gm, 0)
-        be = backend.current()
-        dz = be.matmul(gm, z.data)
-        be.matmul(gm, z.data, out=dz, trans_a=True, accumulate=True)
-        dz *= dz.dtype.type(ctx.scale)
-        return dz, None
 
 
 def info_nce_loss(query, positive, negatives=None, temperature=0.1):

@@ -100,7 +100,8 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad.data, group)
+                    self._update(p, p.grad._data, group)
+                    p._bump_version()  # updated in place: a graph that saved the old values refuses to backward
         return loss
 
     def _update(self, p, g, group):
@@ -109,7 +110,7 @@ class Optimizer:
     def _work(self, p):
         buf = self._scratch.get(p)
         if buf is None:
-            buf = self._scratch[p] = np.empty_like(p.data)
+            buf = self._scratch[p] = np.empty_like(p._data)
         return buf
 
     # ---- state ----
@@ -200,7 +201,7 @@ class SGD(Optimizer):
         lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
         work = self._work(p)
         if wd != 0:
-            np.multiply(p.data, wd, out=work)
+            np.multiply(p._data, wd, out=work)
             np.add(g, work, out=work)
             g = work  # from here on g may live in the scratch array: never overwrite it early
         if mom != 0:
@@ -222,7 +223,7 @@ class SGD(Optimizer):
             else:
                 g = buf
         np.multiply(g, lr, out=work)
-        p.data -= work
+        p._data -= work
 
 
 class Adam(Optimizer):
@@ -259,11 +260,11 @@ class Adam(Optimizer):
         for key in ("exp_avg", "exp_avg_sq"):
             if not _dense(state[key]):  # a loaded state may come in another memory order
                 state[key] = np.ascontiguousarray(state[key])
-        data = p.data if _dense(p.data) else np.ascontiguousarray(p.data)
+        data = p._data if _dense(p._data) else np.ascontiguousarray(p._data)
         backend.current().adam_step(data, g, state["exp_avg"], state["exp_avg_sq"], int(state["step"]),
                                     lr, b1, b2, eps, wd, self._decoupled)
-        if data is not p.data:
-            p.data[...] = data
+        if data is not p._data:
+            p._data[...] = data
 
 
 def _dense(a):

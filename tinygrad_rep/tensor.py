@@ -14,7 +14,7 @@ _FLOAT_DEFAULT = np.float32
 
 def _to_array(data, dtype):
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if dtype is not None:
         return np.array(data, dtype=np.dtype(dtype))
     if isinstance(data, (np.ndarray, np.generic)):
@@ -41,47 +41,85 @@ class Tensor:
     (for indices and targets) but cannot require gradients.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "_retains_grad", "name",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_ctx", "_hooks", "_retains_grad", "name",
+                 "_version", "_watched", "_snapshot", "__weakref__")
     __array_ufunc__ = None  # numpy defers to Tensor's reflected operators (ndarray * Tensor)
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        self.data = _to_array(data, dtype)
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        self._data = _to_array(data, dtype)
+        if requires_grad and self._data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self._data.dtype}")
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._ctx = None
         self._hooks = None
         self._retains_grad = False
         self.name = None
+        self._version = 0
+        self._watched = False
+        self._snapshot = None
 
     @classmethod
     def _wrap(cls, data):
         """Internal constructor: wraps an array without copying or checking."""
         t = object.__new__(cls)
-        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        t.requires_grad = False
-        t.grad = t._ctx = t._hooks = t.name = None
-        t._retains_grad = False
+        t._data = data if type(data) is np.ndarray else np.asarray(data)
+        t.requires_grad = t._retains_grad = t._watched = False
+        t.grad = t._ctx = t._hooks = t.name = t._snapshot = None
+        t._version = 0
         return t
+
+    # ---- the array, and guarding what a graph saved ----
+    @property
+    def data(self):
+        """The underlying ndarray (shared, not copied).
+
+        Writing into it between a forward pass that saved it and that pass's backward is caught:
+        the backward raises RuntimeError instead of returning a gradient of the new values. (The
+        array is compared with a copy taken when it is handed out while a graph holds it.)
+        """
+        if self._watched and self._snapshot is None:
+            self._snapshot = self._data.copy()
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, np.ndarray):
+            value = np.asarray(value)
+        self._data = value
+        self._bump_version()
+
+    def _bump_version(self):
+        """Record that the array changed in place (optimizer steps, load_state_dict, in-place
+        ops call this after writing): graphs that saved the old values refuse to backward."""
+        self._version += 1
+        self._snapshot = None
+
+    def _settle(self):
+        """Compare the array with the copy taken when it was handed out; a change counts as an
+        in-place modification (a new version)."""
+        snap, self._snapshot = self._snapshot, None
+        d = self._data
+        if snap.shape != d.shape or snap.dtype != d.dtype or not np.array_equal(
+                snap, d, equal_nan=d.dtype.kind in "fc"):
+            self._version += 1
 
     # ---- basic properties ----
     @property
     def shape(self):
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self):
-        return self.data.size
+        return self._data.size
 
     @property
     def is_leaf(self):
@@ -100,19 +138,19 @@ class Tensor:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def item(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __repr__(self):
         extra = ", requires_grad=True" if self.requires_grad else ""
         fn = f", grad_fn={self._ctx.name}" if self._ctx is not None else ""
-        body = np.array2string(self.data, separator=", ", precision=4, threshold=20)
+        body = np.array2string(self._data, separator=", ", precision=4, threshold=20)
         return f"Tensor({body}, dtype={self.dtype}{extra}{fn})"
 
     # ---- autograd ----
@@ -128,7 +166,7 @@ class Tensor:
 
     def detach(self):
         """The same data, cut off from the graph (shares memory)."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self._data)
 
     def register_hook(self, fn):
         """Call fn(grad) when this tensor's gradient is computed; a non-None return replaces it.
@@ -155,7 +193,7 @@ class Tensor:
         self._retains_grad = True
 
     def requires_grad_(self, flag=True):
-        if flag and self.data.dtype.kind != "f":
+        if flag and self._data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
         self.requires_grad = bool(flag)
         return self
@@ -165,18 +203,23 @@ class Tensor:
         if dtype == self.dtype:
             return self
         if dtype.kind != "f" or self.dtype.kind != "f":
-            return Tensor._wrap(self.data.astype(dtype))
+            return Tensor._wrap(self._data.astype(dtype))
         return ops.Cast.apply(self, dtype=dtype)
 
-    # ---- arithmetic (numpy broadcasting; scalars take this tensor's dtype) ----
+    # ---- arithmetic (numpy broadcasting) ----
+    # Result dtypes: two float tensors follow numpy (float32 with float64 gives float64); a float
+    # tensor with an integer or bool operand keeps its float dtype (PyTorch's rule: float32 stays
+    # float32); integer and bool operands follow numpy's promotion for arrays (int8 with int64
+    # gives int64, bool with int gives int). A Python scalar takes a float tensor's dtype; with
+    # an integer tensor a Python int promotes as far as its value needs and a Python float gives
+    # float32 (the library's default float).
     def _lift(self, other):
         if isinstance(other, Tensor):
             return other
         if isinstance(other, np.ndarray) and other.ndim > 0:
-            return Tensor._wrap(other if other.dtype.kind == "f" else other.astype(self.dtype))
+            return Tensor._wrap(other)
         if isinstance(other, (int, float, bool, np.generic, np.ndarray)):
-            dtype = self.dtype if self.dtype.kind == "f" else np.result_type(self.dtype, other)
-            return Tensor._wrap(np.asarray(other, dtype=dtype))
+            return Tensor._wrap(np.asarray(other, dtype=_scalar_dtype(self._data.dtype, other)))
         raise TypeError(f"unsupported operand type for a Tensor op: {type(other).__name__}")
 
     def __add__(self, other): return _binary(ops.Add, self, self._lift(other))
@@ -191,18 +234,73 @@ class Tensor:
     def __pos__(self): return self
 
     def __pow__(self, p):
+        """x ** p for a scalar p. An integer tensor stays integer for a whole p >= 0 and becomes
+        float32 otherwise (so arange(4) ** 0.5 is the square root, not a truncation)."""
         if isinstance(p, Tensor) or (isinstance(p, np.ndarray) and p.ndim > 0):
             raise TypeError("x ** p takes a scalar exponent p; for a tensor exponent use (p * x.log()).exp()")
-        return ops.Pow.apply(self, p=float(p))
+        p = float(p)
+        x = self
+        if x._data.dtype.kind != "f" and not (p >= 0 and p == int(p)):
+            x = Tensor._wrap(x._data.astype(_FLOAT_DEFAULT))
+        return ops.Pow.apply(x, p=p)
+
+    # ---- in place: for updates under no_grad, as in `with tr.no_grad(): p -= lr * p.grad` ----
+    def _inplace(self, other, ufunc, symbol):
+        recording = autograd.is_grad_enabled()
+        other_grad = isinstance(other, Tensor) and other.requires_grad
+        if recording and self.requires_grad and self._ctx is None:
+            raise RuntimeError(
+                f"x {symbol} y on a leaf tensor that requires grad while the graph is being recorded: "
+                f"wrap the update in `with tr.no_grad():` (as an optimizer step does)")
+        if recording and (self.requires_grad or other_grad):
+            return NotImplemented  # Python then computes x = x op y: a new node of the graph
+        o = other._data if isinstance(other, Tensor) else other
+        try:
+            ufunc(self._data, o, out=self._data, casting="same_kind")
+        except TypeError:
+            raise TypeError(f"x {symbol} y: cannot write a result of y's dtype "
+                            f"{np.result_type(o).name} into x's dtype {self.dtype} in place") from None
+        except ValueError:
+            raise ValueError(f"x {symbol} y: y of shape {np.shape(o)} does not broadcast to x's "
+                             f"shape {self.shape} (in place, x keeps its shape)") from None
+        self._bump_version()
+        return self
+
+    def __iadd__(self, other): return self._inplace(other, np.add, "+=")
+    def __isub__(self, other): return self._inplace(other, np.subtract, "-=")
+    def __imul__(self, other): return self._inplace(other, np.multiply, "*=")
+    def __itruediv__(self, other): return self._inplace(other, np.true_divide, "/=")
+
+    def zero_(self):
+        """Set every element to 0 in place (e.g. `p.grad.zero_()`); returns self."""
+        return self.fill_(0)
+
+    def fill_(self, value):
+        """Set every element to `value` in place; returns self."""
+        if autograd.is_grad_enabled() and self.requires_grad and self._ctx is None:
+            raise RuntimeError("fill_/zero_ on a leaf tensor that requires grad while the graph is "
+                               "being recorded: wrap it in `with tr.no_grad():`")
+        self._data[...] = value
+        self._bump_version()
+        return self
+
+    def copy_(self, src):
+        """Copy src's values into this tensor in place (shapes broadcast, dtype kept); returns self."""
+        if autograd.is_grad_enabled() and self.requires_grad and self._ctx is None:
+            raise RuntimeError("copy_ on a leaf tensor that requires grad while the graph is being "
+                               "recorded: wrap it in `with tr.no_grad():`")
+        np.copyto(self._data, src._data if isinstance(src, Tensor) else np.asarray(src), casting="same_kind")
+        self._bump_version()
+        return self
 
     def __matmul__(self, other): return matmul(self, self._lift(other))
     def __rmatmul__(self, other): return matmul(self._lift(other), self)
 
     # comparisons give bool tensors outside the graph (masks); == keeps Python identity semantics
-    def __lt__(self, other): return Tensor._wrap(self.data < np.asarray(other))
-    def __le__(self, other): return Tensor._wrap(self.data <= np.asarray(other))
-    def __gt__(self, other): return Tensor._wrap(self.data > np.asarray(other))
-    def __ge__(self, other): return Tensor._wrap(self.data >= np.asarray(other))
+    def __lt__(self, other): return Tensor._wrap(self._data < np.asarray(other))
+    def __le__(self, other): return Tensor._wrap(self._data <= np.asarray(other))
+    def __gt__(self, other): return Tensor._wrap(self._data > np.asarray(other))
+    def __ge__(self, other): return Tensor._wrap(self._data >= np.asarray(other))
     __hash__ = object.__hash__
 
     # ---- unary math ----
@@ -316,6 +414,9 @@ class Tensor:
 def _binary(fn, a, b):
     """fn.apply(a, b), with numpy's broadcasting error restated with the op and both shapes
     (checked only after a failure, so the common path costs nothing extra)."""
+    da, db = a._data.dtype, b._data.dtype
+    if da != db:
+        a, b = _promote(a, b, da, db)
     try:
         return fn.apply(a, b)
     except ValueError:
@@ -327,12 +428,41 @@ def _binary(fn, a, b):
         raise
 
 
+def _promote(a, b, da, db):
+    """Operands of a binary op at their common dtype (see the rules above Tensor._lift). Only
+    operands that cannot require grad are cast, so no gradient is affected."""
+    fa, fb = da.kind == "f", db.kind == "f"
+    if fa and fb:
+        return a, b  # numpy: float32 with float64 gives float64; gradients are cast back per input
+    if fa:
+        return a, Tensor._wrap(b._data.astype(da))
+    if fb:
+        return Tensor._wrap(a._data.astype(db)), b
+    common = np.result_type(da, db)
+    return Tensor._wrap(a._data.astype(common)), Tensor._wrap(b._data.astype(common))
+
+
+def _scalar_dtype(dtype, value):
+    """The dtype a scalar operand takes beside a tensor of `dtype`."""
+    if dtype.kind == "f":
+        return dtype
+    if isinstance(value, bool) or (isinstance(value, (np.bool_, np.ndarray)) and np.asarray(value).dtype == bool):
+        return dtype
+    if isinstance(value, float):
+        return np.dtype(_FLOAT_DEFAULT)
+    if isinstance(value, int):
+        if dtype == bool:
+            return np.dtype(np.int64)
+        return np.result_type(dtype, np.min_scalar_type(value))
+    return np.result_type(dtype, np.asarray(value).dtype)  # numpy scalars and 0-d arrays
+
+
 def _plain_index(index):
     """Tensors inside an index become arrays; float arrays are refused (numpy would too)."""
     if isinstance(index, tuple):
         return tuple(_plain_index(i) for i in index)
     if isinstance(index, Tensor):
-        index = index.data
+        index = index._data
     if isinstance(index, list):
         index = np.asarray(index)
     if isinstance(index, np.ndarray) and index.dtype.kind not in "iub":
@@ -351,7 +481,7 @@ def tensor(data, requires_grad=False, dtype=None):
 def matmul(a, b):
     """a @ b with numpy's rules: 1-D operands are promoted and the added axis removed again;
     leading axes broadcast (batched matmul)."""
-    ad, bd = a.data, b.data
+    ad, bd = a._data, b._data
     if (ad.ndim == 2 and bd.ndim == 2 and ad.dtype is bd.dtype and ad.dtype.kind == "f"
             and ad.shape[1] == bd.shape[0]):
         return ops.MatMul.apply(a, b)  # the common case (a layer's product), nothing to adapt

@@ -32,7 +32,7 @@ def op_flops(ctx, inputs, out):
         a = inputs[0]
         k = a.shape[-2] if getattr(ctx, "trans_a", False) else a.shape[-1]
         return 2 * int(out.size) * int(k)
-    if name == "_SelfMaskedGram":  # NT-Xent's z z^T (functional.nt_xent_loss), then a scale
+    if name == "SelfMaskedGram":  # NT-Xent's z z^T (functional.nt_xent_loss), then a scale
         return (2 * int(inputs[0].shape[-1]) + 1) * int(out.size)
     if name in _PER_ELEMENT:
         return _PER_ELEMENT[name] * int(out.size)
@@ -48,7 +48,7 @@ def op_flops(ctx, inputs, out):
 def backward_direct_flops(ctx, inputs, out):
     """FLOPs a backward does by calling kernels itself rather than applying ops (those the
     profiler counts on its own): 0 for every op except the few listed here."""
-    if ctx.name == "_SelfMaskedGram":  # dz = (g' z + g'^T z) * scale: two matmuls and a scale
+    if ctx.name == "SelfMaskedGram":  # dz = (g' z + g'^T z) * scale: two matmuls and a scale
         return 4 * int(out.size) * int(inputs[0].shape[-1]) + int(inputs[0].size)
     return 0
 

@@ -2,7 +2,6 @@
 the gradient at the broadcast shape and never sums it itself."""
 import numpy as np
 
-from .. import autograd
 from ..autograd import Function
 
 
@@ -25,9 +24,11 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, g):
-        if autograd.plain_backward():
-            return g, (autograd._Tensor._wrap(-g.data) if ctx.needs_input_grad[1] else None)
         return g, -g
+
+    @staticmethod
+    def array_backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
 
 
 class Mul(Function):
@@ -39,18 +40,20 @@ class Mul(Function):
 
     @staticmethod
     def backward(ctx, g):
-        if autograd.plain_backward():  # first-order: the same products on arrays
-            x, y = ctx._saved
-            wrap, gd = autograd._Tensor._wrap, g.data
-            return (wrap(gd * y) if ctx.needs_input_grad[0] else None,
-                    wrap(gd * x) if ctx.needs_input_grad[1] else None)
         x, y = ctx.saved_tensors
+        return (g * y if ctx.needs_input_grad[0] else None,
+                g * x if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def array_backward(ctx, g):
+        x, y = ctx.saved_arrays
         return (g * y if ctx.needs_input_grad[0] else None,
                 g * x if ctx.needs_input_grad[1] else None)
 
 
 class Div(Function):
-    """z = x / y;  dz/dx = 1/y, dz/dy = -x/y^2"""
+    """z = x / y;  dz/dx = 1/y, dz/dy = -x/y^2, computed as -(g * (x/y)) / y: finite wherever
+    the true value is (y * y alone underflows to 0 for |y| < 1e-19 in float32)"""
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
@@ -60,7 +63,7 @@ class Div(Function):
     def backward(ctx, g):
         x, y = ctx.saved_tensors
         return (g / y if ctx.needs_input_grad[0] else None,
-                -g * x / (y * y) if ctx.needs_input_grad[1] else None)
+                -(g * (x / y)) / y if ctx.needs_input_grad[1] else None)
 
 
 class Neg(Function):
@@ -71,8 +74,10 @@ class Neg(Function):
 
     @staticmethod
     def backward(ctx, g):
-        if autograd.plain_backward():
-            return autograd._Tensor._wrap(-g.data)
+        return -g
+
+    @staticmethod
+    def array_backward(ctx, g):
         return -g
 
 
@@ -137,25 +142,29 @@ class Sqrt(Function):
 
 
 class Sigmoid(Function):
-    """y = 1 / (1 + exp(-x)), computed as (tanh(x/2) + 1) / 2: never overflows, and one tanh
-    pass is ~30x cheaper than exp(-logaddexp(0, -x));  dy/dx = y (1 - y)"""
+    """y = 1 / (1 + exp(-x)), with e = exp(-|x|) as 1 / (1 + e) for x >= 0 and e / (1 + e) for
+    x < 0: never overflows, and exact in both tails (sigmoid(-20) is 2.06e-9 in float32, not the
+    0 that (tanh(x/2) + 1) / 2 rounds to);  dy/dx = y (1 - y)"""
     @staticmethod
     def forward(ctx, x):
-        half = x.dtype.type(0.5)
-        y = np.asarray(x * half)  # 0-d inputs give a numpy scalar; out= needs an array
-        np.tanh(y, out=y)
-        y *= half
-        y += half
+        e = np.asarray(np.abs(x))  # 0-d inputs give a numpy scalar; out= needs an array
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        y = np.where(x >= 0, x.dtype.type(1), e)
+        e += x.dtype.type(1)
+        y /= e
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        if autograd.plain_backward():  # first-order: the same three operations on arrays
-            y = ctx._saved[0]
-            return autograd._Tensor._wrap((g.data * y) * (y.dtype.type(1) - y))
         y, = ctx.saved_tensors
         return g * y * (1 - y)
+
+    @staticmethod
+    def array_backward(ctx, g):
+        y, = ctx.saved_arrays
+        return (g * y) * (y.dtype.type(1) - y)
 
 
 class LogSigmoid(Function):

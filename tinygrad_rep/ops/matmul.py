@@ -7,7 +7,6 @@ with other transpose flags, so backward never materialises a transposed copy:
 """
 import numpy as np
 
-from .. import autograd
 from ..autograd import Function
 from .. import backend
 
@@ -22,32 +21,31 @@ class MatMul(Function):
 
     @staticmethod
     def backward(ctx, g):
-        ta, tb = ctx.trans_a, ctx.trans_b
-        if autograd.plain_backward():
-            # the same products as below, on arrays: no op objects for a first-order backward
-            a, b = ctx._saved
-            g = g.data
-            apply = _matmul
-            wrap = autograd._Tensor._wrap
-        else:
-            a, b = ctx.saved_tensors
-            apply = MatMul.apply
-            wrap = None
-        da = db = None
-        if ctx.needs_input_grad[0]:
-            da = (apply(b, g, trans_a=tb, trans_b=True) if ta
-                  else apply(g, b, trans_b=not tb))
-        if ctx.needs_input_grad[1]:
-            if b.ndim == 2 and a.ndim > 2 and not ta:
-                # fold the stacked rows so dB is one 2-D product, not a batch to be summed
-                rows = int(np.prod(a.shape[:-1]))
-                a, g = a.reshape(rows, a.shape[-1]), g.reshape(rows, g.shape[-1])
-            db = (apply(g, a, trans_a=True, trans_b=ta) if tb
-                  else apply(a, g, trans_a=not ta))
-        if wrap is not None:
-            da = None if da is None else wrap(da)
-            db = None if db is None else wrap(db)
-        return da, db
+        a, b = ctx.saved_tensors
+        return _matmul_grads(ctx, a, b, g, MatMul.apply)
+
+    @staticmethod
+    def array_backward(ctx, g):  # the same products on arrays
+        a, b = ctx.saved_arrays
+        return _matmul_grads(ctx, a, b, g, _matmul)
+
+
+def _matmul_grads(ctx, a, b, g, apply):
+    """dA and dB of op(A) @ op(B) as products with other transpose flags; `apply` is MatMul.apply
+    on Tensors (differentiable) or _matmul on arrays."""
+    ta, tb = ctx.trans_a, ctx.trans_b
+    da = db = None
+    if ctx.needs_input_grad[0]:
+        da = (apply(b, g, trans_a=tb, trans_b=True) if ta
+              else apply(g, b, trans_b=not tb))
+    if ctx.needs_input_grad[1]:
+        if b.ndim == 2 and a.ndim > 2 and not ta:
+            # fold the stacked rows so dB is one 2-D product, not a batch to be summed
+            rows = int(np.prod(a.shape[:-1]))
+            a, g = a.reshape(rows, a.shape[-1]), g.reshape(rows, g.shape[-1])
+        db = (apply(g, a, trans_a=True, trans_b=ta) if tb
+              else apply(a, g, trans_a=not ta))
+    return da, db
 
 
 def _matmul(a, b, trans_a=False, trans_b=False):
@@ -66,3 +64,41 @@ def _matmul(a, b, trans_a=False, trans_b=False):
     b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((nb,) + b.shape[-2:])
     out = be.matmul(a3, b3, trans_a=trans_a, trans_b=trans_b)
     return out.reshape(batch + out.shape[-2:])
+
+
+class SelfMaskedGram(Function):
+    """NT-Xent's logits as one node: s = (z z^T) * scale, then s_ii = fill (-inf: the self-pair).
+
+    The fill value is an input (a constant 0-d tensor), so instruments see where the -inf comes
+    from (detect_anomaly treats an infinity passed in as a mask, not as a new anomaly). Forward is
+    one matmul (z times z transposed, by flag) scaled in place: the same values as
+    `(z @ z.T) * scale + mask`, without the transposed copy, the mask matrix and two 2N x 2N
+    temporaries. Backward: with g' = g with its diagonal zeroed (a masked logit is a constant,
+    so the self-pair passes no gradient), ds/dz gives dz = (g' z + g'^T z) * scale.
+    """
+    @staticmethod
+    def forward(ctx, z, fill, scale=1.0):
+        ctx.scale = scale
+        ctx.save_for_backward(z)
+        s = backend.current().matmul(z, z, trans_b=True)
+        s *= s.dtype.type(scale)
+        np.fill_diagonal(s, fill)
+        return s
+
+    @staticmethod
+    def backward(ctx, g):
+        z, = ctx.saved_tensors
+        off_diagonal = np.ones(g.shape, dtype=g.dtype)
+        np.fill_diagonal(off_diagonal, 0)
+        gm = g * off_diagonal
+        return (MatMul.apply(gm, z) + MatMul.apply(gm, z, trans_a=True)) * ctx.scale, None
+
+    @staticmethod
+    def array_backward(ctx, g):
+        z, = ctx.saved_arrays
+        gm = g.copy()  # g may be shared with other gradients
+        np.fill_diagonal(gm, 0)
+        dz = _matmul(gm, z)
+        dz += _matmul(gm, z, trans_a=True)
+        dz *= dz.dtype.type(ctx.scale)
+        return dz, None

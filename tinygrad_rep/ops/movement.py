@@ -57,12 +57,19 @@ class Getitem(Function):
     adding where an index repeats"""
     @staticmethod
     def forward(ctx, x, index=None):
-        ctx.index, ctx.shape = index, x.shape
+        ctx.index, ctx.shape = _private_index(index), x.shape
         return np.array(x[index])
 
     @staticmethod
     def backward(ctx, g):
         return IndexAdd.apply(g, index=ctx.index, shape=ctx.shape)
+
+
+def _private_index(index):
+    """The index with its arrays copied: the caller may reuse its array before backward."""
+    if isinstance(index, tuple):
+        return tuple(np.array(i) if isinstance(i, np.ndarray) else i for i in index)
+    return np.array(index) if isinstance(index, np.ndarray) else index
 
 
 class IndexAdd(Function):

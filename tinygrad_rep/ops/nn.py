@@ -6,7 +6,6 @@ of gradients work too.
 """
 import numpy as np
 
-from .. import autograd
 from ..autograd import Function
 from .. import backend
 
@@ -20,10 +19,12 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx, g):
-        if autograd.plain_backward():  # first-order: ReLUGrad's kernel without the op object
-            return autograd._Tensor._wrap(backend.current().relu_backward(ctx._saved[0], g.data))
         x, = ctx.saved_tensors
         return ReLUGrad.apply(x, g)
+
+    @staticmethod
+    def array_backward(ctx, g):  # ReLUGrad's kernel without the op object
+        return backend.current().relu_backward(ctx.saved_arrays[0], g)
 
 
 class ReLUGrad(Function):
@@ -105,6 +106,7 @@ class CrossEntropy(Function):
     dx = (softmax(x) - onehot(t)) * g / B"""
     @staticmethod
     def forward(ctx, logits, targets=None):
+        targets = np.array(targets)  # a private copy: the caller may reuse its array before backward
         losses, probs = backend.current().cross_entropy_forward(logits, targets)
         ctx.targets, ctx.probs = targets, probs
         ctx.save_for_backward(logits)
@@ -145,6 +147,7 @@ class Gather(Function):
     """y[..., :] = W[idx[...], :] (embedding lookup);  dW = scatter-add of g at idx (repeats add up)"""
     @staticmethod
     def forward(ctx, weight, indices=None):
+        indices = np.array(indices)  # a private copy: the caller may reuse its array before backward
         ctx.indices, ctx.rows = indices, weight.shape[0]
         flat = backend.current().embedding_gather(weight, indices.reshape(-1))
         return flat.reshape(indices.shape + weight.shape[1:])
@@ -177,6 +180,7 @@ class MSELoss(Function):
     addition, which is what the composite's two uses of d accumulate to."""
     @staticmethod
     def forward(ctx, x, t):
+        ctx.save_for_backward(x, t)
         d = np.asarray(x - t)
         n = d.size
         ctx.d, ctx.scale = d, d.dtype.type(1.0 / n if n else np.nan)
@@ -185,12 +189,14 @@ class MSELoss(Function):
     @staticmethod
     def backward(ctx, g):
         need_x, need_t = ctx.needs_input_grad
-        if autograd.plain_backward():
-            half = ctx.d * (g.data * ctx.scale)
-            dx = half + half
-            wrap = autograd._Tensor._wrap
-            return (wrap(dx) if need_x else None), (wrap(-dx) if need_t else None)
-        x, t = ctx.inputs  # recomputed from the inputs, so second derivatives flow through d
+        x, t = ctx.saved_tensors  # d recomputed from the inputs, so second derivatives flow through it
         half = (x - t) * (g * ctx.scale)
+        dx = half + half
+        return (dx if need_x else None), (-dx if need_t else None)
+
+    @staticmethod
+    def array_backward(ctx, g):
+        need_x, need_t = ctx.needs_input_grad
+        half = ctx.d * (g * ctx.scale)
         dx = half + half
         return (dx if need_x else None), (-dx if need_t else None)

@@ -1,7 +1,6 @@
 """Reductions. Each backward reshapes the gradient to keepdims form and expands it back."""
 import numpy as np
 
-from .. import autograd
 from ..autograd import Function
 
 
@@ -40,10 +39,12 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        if autograd.plain_backward():  # first-order: Reshape + Expand's forwards on the array
-            a = g.data.reshape(keepdims_shape(ctx.shape, ctx.axes))
-            return autograd._Tensor._wrap(a if a.shape == ctx.shape else np.array(np.broadcast_to(a, ctx.shape)))
         return g.reshape(keepdims_shape(ctx.shape, ctx.axes)).expand(ctx.shape)
+
+    @staticmethod
+    def array_backward(ctx, g):  # Reshape's and Expand's forwards on the array
+        a = g.reshape(keepdims_shape(ctx.shape, ctx.axes))
+        return a if a.shape == ctx.shape else np.array(np.broadcast_to(a, ctx.shape))
 
 
 class Max(Function):
@@ -72,29 +73,40 @@ class LogSumExp(Function):
             m = x.max(axis=axes, keepdims=True) if x.size else np.zeros(keepdims_shape(x.shape, axes), x.dtype)
             m = np.where(np.isfinite(m), m, 0)  # rows of all -inf give -inf, not NaN
             y = m + np.log(np.exp(x - m).sum(axis=axes, keepdims=True))
-        ctx.save_for_backward(x)
+        out = y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        ctx.save_for_backward(x, out)
         ctx.shape, ctx.axes = x.shape, axes
-        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        x, = ctx.saved_tensors
-        y = ctx._out().reshape(keepdims_shape(ctx.shape, ctx.axes))  # the output: alive while its node runs
+        x, y = ctx.saved_tensors
+        y = y.reshape(keepdims_shape(ctx.shape, ctx.axes))
         return g.reshape(keepdims_shape(ctx.shape, ctx.axes)) * (x - y).exp()
 
 
 class Norm(Function):
-    """y = sqrt(sum x^2) over axes (the L2 norm);  dy/dx = x / y, taken as 0 where y = 0"""
+    """y = sqrt(sum x^2) over axes (the L2 norm);  dy/dx = x / y, taken as 0 where y = 0.
+
+    Computed as m * sqrt(sum (x/m)^2) with m = max |x|, so the sum of squares neither underflows
+    (x = 1e-30 in float32 has the norm 1e-30, not 0 with a gradient of 1e8) nor overflows."""
     @staticmethod
     def forward(ctx, x, axes=(), keepdims=False):
-        y = np.sqrt((x * x).sum(axis=axes, keepdims=True))
-        ctx.save_for_backward(x)
+        if x.size:
+            m = np.abs(x).max(axis=axes, keepdims=True)
+            m = np.where((m > 0) & np.isfinite(m), m, x.dtype.type(1))
+        else:
+            m = np.ones(keepdims_shape(x.shape, axes), dtype=x.dtype)
+        r = x / m
+        y = np.sqrt((r * r).sum(axis=axes, keepdims=True)) * m
+        out = y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        ctx.save_for_backward(x, out)
         ctx.shape, ctx.axes = x.shape, axes
-        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        x, = ctx.saved_tensors
-        y = ctx._out().reshape(keepdims_shape(ctx.shape, ctx.axes))
+        x, y = ctx.saved_tensors
+        y = y.reshape(keepdims_shape(ctx.shape, ctx.axes))
         # where y = 0, x = 0 too, so x / tiny = 0: the subgradient 0, never NaN
         return g.reshape(keepdims_shape(ctx.shape, ctx.axes)) * x / y.clamp(lo=np.finfo(x.dtype).tiny)

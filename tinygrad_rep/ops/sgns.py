@@ -11,10 +11,9 @@ import math
 import numpy as np
 
 from .. import backend
-from .. import functional as F
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
-from .nn import ScatterAdd
+from .nn import Gather, ScatterAdd
 
 
 class SGNSLoss(Function):
@@ -39,13 +38,15 @@ class SGNSLoss(Function):
         return np.asarray(losses.sum() * ctx.scale, dtype=center.dtype)
 
     @staticmethod
-    def backward(ctx, g):
-        if is_grad_enabled():  # create_graph: express the gradient in differentiable ops
-            center, targets = ctx.saved_tensors
-            gc, gt = sgns_gradients(center, targets)
-            s = g * ctx.scale
-            return gc * s, gt * s
-        k = float(g.data) * ctx.scale
+    def backward(ctx, g):  # the gradient again in differentiable ops, for create_graph
+        center, targets = ctx.saved_tensors
+        gc, gt = sgns_gradients(center, targets)
+        s = g * ctx.scale
+        return gc * s, gt * s
+
+    @staticmethod
+    def array_backward(ctx, g):  # the kernel's gradients from forward, scaled
+        k = float(g) * ctx.scale
         gc, gt = ctx.grads
         if k != 1.0:
             gc, gt = gc * k, gt * k
@@ -104,29 +105,37 @@ class SGNSPairs(Function):
                 raise ValueError("SGNSPairs: lr > 0 updates W_in and W_out in place and has no "
                                  "gradient; call it under tr.no_grad() or on tensors without grad")
             losses = be.sgns_sgd(W_in, W_out, inputs, targets, lr)
+            for t in ctx.inputs:  # trained in place: graphs that saved the old rows must not use them
+                t._bump_version()
             return np.asarray(losses.sum() * scale, dtype=W_in.dtype)
         center = be.embedding_gather(W_in, inputs)
         rows = be.embedding_gather(W_out, targets.reshape(-1)).reshape(targets.shape + (W_out.shape[1],))
         losses, gc, gt = be.sgns_forward_backward(center, rows)
-        ctx.inputs_idx, ctx.targets_idx, ctx.scale = inputs, targets, scale
+        # private copies of the index arrays: the caller may reuse its arrays before backward
+        ctx.inputs_idx, ctx.targets_idx, ctx.scale = np.array(inputs), np.array(targets), scale
         ctx.grads = (gc, gt)
         return np.asarray(losses.sum() * scale, dtype=W_in.dtype)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g):  # the same gradient from differentiable ops, for create_graph
         W_in, W_out = ctx.inputs
         inp, tgt = ctx.inputs_idx, ctx.targets_idx
         d = W_in.shape[1]
-        if is_grad_enabled():  # create_graph: the same gradient from differentiable ops
-            gc, gt = sgns_gradients(F.embedding(W_in, inp), F.embedding(W_out, tgt))
-            s = g * ctx.scale
-            return (ScatterAdd.apply(gc * s, indices=inp, rows=W_in.shape[0]),
-                    ScatterAdd.apply((gt * s).reshape(-1, d), indices=tgt.reshape(-1), rows=W_out.shape[0]))
-        k = float(g.data) * ctx.scale
+        gc, gt = sgns_gradients(Gather.apply(W_in, indices=inp), Gather.apply(W_out, indices=tgt))
+        s = g * ctx.scale
+        return (ScatterAdd.apply(gc * s, indices=inp, rows=W_in.shape[0]),
+                ScatterAdd.apply((gt * s).reshape(-1, d), indices=tgt.reshape(-1), rows=W_out.shape[0]))
+
+    @staticmethod
+    def array_backward(ctx, g):  # the kernel's row gradients from forward, scatter-added
+        W_in, W_out = ctx.inputs
+        inp, tgt = ctx.inputs_idx, ctx.targets_idx
+        k = float(g) * ctx.scale
         gc, gt = ctx.grads
         be = backend.current()
         d_in = be.embedding_scatter_add(gc * k, inp, np.zeros(W_in.shape, W_in.dtype))
-        d_out = be.embedding_scatter_add((gt * k).reshape(-1, d), tgt.reshape(-1), np.zeros(W_out.shape, W_out.dtype))
+        d_out = be.embedding_scatter_add((gt * k).reshape(-1, W_out.shape[1]), tgt.reshape(-1),
+                                         np.zeros(W_out.shape, W_out.dtype))
         return d_in, d_out
 
 
