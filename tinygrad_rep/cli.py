@@ -1,6 +1,6 @@
 """The command line: `tinygrad-rep <command>` and `python -m tinygrad_rep <command>`.
 
-Each command lives in its own module under commands/ (or a model module for `train`) and
+Each command lives in its own module under commands/ (`train`'s in commands/train/) and
 provides `add_arguments(parser)` and `run(args) -> int`; this file only wires them up.
 """
 import argparse
@@ -16,9 +16,9 @@ COMMANDS = {
     "word2vec": ("tinygrad_rep.commands.word2vec", "query word vectors: neighbors, analogy"),
 }
 TRAIN = {
-    "autoencoder": ("tinygrad_rep.models.autoencoder", "autoencoder (plain, denoising, masked) on images"),
-    "word2vec": ("tinygrad_rep.models.word2vec", "skip-gram with negative sampling on text"),
-    "contrastive": ("tinygrad_rep.models.contrastive", "SimCLR with NT-Xent on images"),
+    "autoencoder": ("tinygrad_rep.commands.train.autoencoder", "autoencoder (plain, denoising, masked) on images"),
+    "word2vec": ("tinygrad_rep.commands.train.word2vec", "skip-gram with negative sampling on text"),
+    "contrastive": ("tinygrad_rep.commands.train.contrastive", "SimCLR with NT-Xent on images"),
 }
 
 

@@ -1,4 +1,4 @@
-"""MLP autoencoders (plain, denoising, masked) on images, and `tinygrad-rep train autoencoder`.
+"""MLP autoencoders (plain, denoising, masked) on images: the model, its training and evaluation.
 
     import tinygrad_rep as tr
     from tinygrad_rep.models.autoencoder import Autoencoder, train
@@ -14,17 +14,15 @@ Variants differ only in what goes in and where the loss is taken:
   denoising  input x + N(0, noise^2), loss against the clean x;
   masked     a random `mask_ratio` of the entries set to 0, loss on the hidden entries only
              (the MLP form of a masked autoencoder: nothing is learned from visible entries).
+The command `tinygrad-rep train autoencoder` is commands/train/autoencoder.py.
 """
 import math
-import os
 import time
 
 import numpy as np
 
-from .. import backend
 from .. import functional as F
 from .. import nn, optim
-from ..autograd import no_grad
 from ..data import datasets, iterate_minibatches
 from ..tensor import Tensor
 from . import evaluation as ev
@@ -246,98 +244,3 @@ def evaluate(model, x_train, y_train, x_test, y_test, probe_steps=500, finetune_
         out["scratch_accuracy"] = table["all"]["scratch"]
     out["labels"] = table
     return out, ztr, zte
-
-
-# ---------------------------------------------------------------------------- command line
-
-def add_arguments(parser):
-    """Options of `tinygrad-rep train autoencoder` (None = the data set's default)."""
-    parser.add_argument("--data", default="digits", choices=sorted(datasets.KNOWN),
-                        help="data set (default digits)")
-    parser.add_argument("--data-path", default=None, help="folder with the data set's files")
-    parser.add_argument("--bottleneck", type=int, default=None, help="code size m (default 8)")
-    parser.add_argument("--hidden", default=None,
-                        help="encoder hidden widths, comma-separated (digits 128,64; fashion-mnist 512,128)")
-    parser.add_argument("--variant", default=None, choices=VARIANTS,
-                        help="training objective (digits plain, fashion-mnist denoising)")
-    parser.add_argument("--noise", type=float, default=0.2, help="denoising: std of the input noise")
-    parser.add_argument("--mask-ratio", type=float, default=0.5, help="masked: fraction of inputs hidden")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (digits 60, fashion-mnist 15)")
-    parser.add_argument("--batch-size", type=int, default=None, help="minibatch size (digits 64, fashion-mnist 256)")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate, cosine-decayed (digits 3e-3, fashion-mnist 2e-3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation, batches and noise")
-    parser.add_argument("--label-fraction", type=float, default=0.01, help="the small label budget (default 0.01)")
-    parser.add_argument("--finetune-steps", type=int, default=None, help="optimizer steps for fine-tuning / from scratch")
-    parser.add_argument("--no-finetune", action="store_true", help="skip fine-tuning and from-scratch training")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--out", required=True, help="output folder")
-
-
-def _positive(name, value):
-    if value is not None and value <= 0:
-        raise ValueError(f"--{name} must be positive, got {value}")
-
-
-def run(args):
-    """Train, evaluate, and write metrics.json, the plots and the model into args.out."""
-    d = DEFAULTS[args.data]
-    hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip()) if args.hidden else d["hidden"]
-    pick = lambda value, key: d[key] if value is None else value  # noqa: E731
-    args.variant = pick(args.variant, "variant")
-    m, epochs, bs, lr = (pick(args.bottleneck, "bottleneck"), pick(args.epochs, "epochs"),
-                         pick(args.batch_size, "batch_size"), pick(args.lr, "lr"))
-    for name, v in (("bottleneck", m), ("epochs", epochs), ("batch-size", bs), ("lr", lr)):
-        _positive(name, v)
-    if not 0 < args.label_fraction <= 1:
-        raise ValueError(f"--label-fraction must be in (0, 1], got {args.label_fraction}")
-    x_train, y_train, x_test, y_test = datasets.load(args.data, args.data_path)
-    if m >= x_train.shape[1]:
-        raise ValueError(f"--bottleneck must be smaller than the input size {x_train.shape[1]}, got {m}")
-
-    model = Autoencoder(x_train.shape[1], hidden, m, args.variant, noise=args.noise,
-                        mask_ratio=args.mask_ratio, seed=args.seed)
-    print(f"autoencoder {x_train.shape[1]}-{'-'.join(map(str, hidden))}-{m} ({args.variant}) on "
-          f"{args.data}: {len(x_train)} train / {len(x_test)} test, {epochs} epochs, batch {bs}, "
-          f"lr {lr}, backend {backend.get_backend()}")
-    fit = train(model, x_train, epochs, bs, lr, seed=args.seed, progress=not args.quiet)
-    t0 = time.perf_counter()
-    metrics, _, zte = evaluate(model, x_train, y_train, x_test, y_test, probe_steps=d["probe_steps"],
-                               finetune_steps=args.finetune_steps or d["finetune_steps"],
-                               label_fraction=args.label_fraction, finetune=not args.no_finetune,
-                               seed=args.seed)
-    metrics.update({
-        "data": args.data, "variant": args.variant, "bottleneck": m, "hidden": list(hidden),
-        "epochs": epochs, "batch_size": bs, "lr": lr, "seed": args.seed,
-        "seconds": fit["seconds"], "samples_per_second": fit["samples_per_second"],
-        "eval_seconds": time.perf_counter() - t0, "epoch_losses": fit["epoch_losses"],
-        "backend": backend.backend_info(),
-    })
-    out = args.out
-    model.save(out)
-    shape = IMAGE_SHAPES.get(args.data)
-    if shape is not None:
-        report.save_reconstruction_grid(os.path.join(out, "reconstructions.png"), x_test[:20],
-                                        model.reconstruct(x_test[:20]), shape)
-    code_pca = ev.PCA(min(2, m)).fit(zte)
-    pts = code_pca.transform(zte)
-    if pts.shape[1] == 1:
-        pts = np.hstack([pts, np.zeros_like(pts)])
-    report.save_scatter(os.path.join(out, "codes.png"), pts, y_test,
-                        title=f"{args.data}: test codes (m={m}), first two principal components",
-                        class_names=CLASS_NAMES.get(args.data))
-    report.write_json_atomic(os.path.join(out, "metrics.json"), metrics)
-    print(summary(metrics))
-    print(f"wrote {out}/: metrics.json, model.json, weights.npz, reconstructions.png, codes.png")
-    return 0
-
-
-def summary(metrics):
-    """A short human-readable summary of a run's metrics (with the label-budget table)."""
-    lines = [f"held-out reconstruction MSE {metrics['recon_mse']:.5f} vs PCA-{metrics['bottleneck']} "
-             f"{metrics['pca_mse']:.5f} (mean image {metrics['mean_image_mse']:.5f})",
-             f"trained {metrics['epochs']} epochs in {metrics['seconds']:.1f} s "
-             f"({metrics['samples_per_second']:.0f} samples/s)"]
-    cols = [c for c in ("probe", "pca_probe", "fine_tune", "scratch") if c in next(iter(metrics["labels"].values()))]
-    rows = [[f"{k} ({v['labels']})"] + [v[c] for c in cols] for k, v in metrics["labels"].items()]
-    lines.append(report.format_table(["labels"] + cols, rows))
-    return "\n".join(lines)

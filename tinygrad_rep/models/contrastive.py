@@ -1,4 +1,4 @@
-"""SimCLR contrastive learning on images (NT-Xent), its evaluation, and `tinygrad-rep train contrastive`.
+"""SimCLR contrastive learning on images (NT-Xent): the model, its training and its evaluation.
 
     from tinygrad_rep.data import augment, load
     from tinygrad_rep.models import contrastive as cl
@@ -38,6 +38,7 @@ Evaluation (`evaluate`) compares, for each label budget (all labels and a small 
   pca          softmax regression on PCA codes of the same dimension (at most the pixel count)
   autoencoder  softmax regression on the codes of an MLP autoencoder of the same dimension (at
                most the pixel count; hidden widths `hidden`), or of a saved one given by path
+The command `tinygrad-rep train contrastive` is commands/train/contrastive.py; figures are in plots.py.
 """
 import math
 import os
@@ -45,11 +46,9 @@ import time
 
 import numpy as np
 
-from .. import backend
 from .. import functional as F
 from .. import nn, optim
-from ..autograd import no_grad
-from ..data import augment, datasets, iterate_minibatches
+from ..data import datasets, iterate_minibatches
 from ..tensor import Tensor
 from . import evaluation as ev
 from . import report
@@ -451,27 +450,7 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
     return out, zte
 
 
-# ---------------------------------------------------------------------------------------- plots
-
-def _colormap(values, lo=-1.0, hi=1.0):
-    """Diverging blue-white-red RGB (uint8) for values in [lo, hi] (NaN and -inf become gray)."""
-    t = np.clip((np.nan_to_num(values, nan=0.0, neginf=lo, posinf=hi) - lo) / (hi - lo), 0, 1) * 2 - 1
-    blue, white, red = np.array([33, 102, 172.]), np.array([247, 247, 247.]), np.array([178, 24, 43.])
-    neg = np.clip(-t, 0, 1)[..., None]
-    pos = np.clip(t, 0, 1)[..., None]
-    rgb = white * (1 - neg - pos) + blue * neg + red * pos
-    rgb = np.where(np.isfinite(values)[..., None], rgb, 128.0)
-    return np.round(rgb).astype(np.uint8)
-
-
-def save_similarity_png(path, sim, scale=8):
-    """PNG heat map of a similarity matrix in [-1, 1] (blue -1, white 0, red +1), each entry a
-    `scale` x `scale` block."""
-    rgb = _colormap(np.asarray(sim, dtype=np.float64))
-    rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
-    report.write_bytes_atomic(path, report.encode_png(rgb))
-    return path
-
+# ------------------------------------------------------------------------------------ similarity
 
 def similarity_matrix(model, x, augmenter, rng):
     """Cosine similarities (2n x 2n) of the projections of two views of each image of x, ordered
@@ -480,238 +459,3 @@ def similarity_matrix(model, x, augmenter, rng):
     z = model.project(np.concatenate([augmenter(x, rng), augmenter(x, rng)]))
     z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
     return z @ z.T
-
-
-def save_augmentation_png(path, x, augmenter, rng, views=8):
-    """PNG: each row is an image followed by `views` augmented views of it."""
-    grid = augment.view_grid(x, augmenter, rng, views)  # (n, 1 + views, H, W)
-    h, w = grid.shape[2:]
-    rows = [row.reshape(len(row), h * w) for row in grid]
-    scale = max(1, 64 // max(h, w))
-    report.write_bytes_atomic(path, report.encode_png(report.tile_images(rows, (h, w), scale=scale)))
-    return path
-
-
-_TAB10 = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-                   [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.uint8)
-
-
-def save_scatter_png(path, points, labels, size=480, dot=2):
-    """PNG scatter of 2-D points coloured by integer label, drawn with numpy alone: white
-    background, a (2*dot+1)-pixel square per point, no axes or text; a strip on the right shows
-    each class's colour from top to bottom in label order. Used when matplotlib is missing."""
-    points, labels = np.asarray(points, dtype=np.float64), np.asarray(labels)
-    img = np.full((size, size + 40, 3), 255, np.uint8)
-    lo, hi = points.min(0), points.max(0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    margin = 3 * dot
-    xy = np.round(margin + (points - lo) / span * (size - 1 - 2 * margin)).astype(int)
-    colours = _TAB10[labels.astype(int) % 10]
-    for dy in range(-dot, dot + 1):  # a loop over the dot's pixels, not over the points
-        for dx in range(-dot, dot + 1):
-            img[size - 1 - xy[:, 1] + dy, xy[:, 0] + dx] = colours
-    for k, c in enumerate(np.unique(labels.astype(int))):
-        img[10 + 20 * k:22 + 20 * k, size + 14:size + 26] = _TAB10[c % 10]
-    report.write_bytes_atomic(path, report.encode_png(img))
-    return path
-
-
-def save_loss_png(path, epoch_losses, title, ylabel="NT-Xent loss"):
-    """PNG line plot of the training loss per epoch (matplotlib; skipped with a note if missing)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        report.note_once(f"note: matplotlib is not installed; skipped the plot {os.fspath(path)} "
-                         f"(pip install matplotlib)")
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ax.plot(np.arange(1, len(epoch_losses) + 1), epoch_losses, marker="o", ms=3)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{ylabel} (training, mean over the epoch)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with report.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
-
-
-# --------------------------------------------------------------------------------- command line
-
-def _widths(text, name):
-    try:
-        widths = tuple(int(h) for h in text.split(",") if h.strip())
-    except ValueError:
-        raise ValueError(f"--{name} must be comma-separated integers, got {text!r}") from None
-    if not widths or min(widths) <= 0:
-        raise ValueError(f"--{name} must list positive widths, got {text!r}")
-    return widths
-
-
-def add_arguments(parser):
-    """Options of `tinygrad-rep train contrastive` (None = the data set's default)."""
-    parser.add_argument("--data", default="digits", choices=sorted(datasets.KNOWN), help="data set (default digits)")
-    parser.add_argument("--data-path", default=None, help="folder with the data set's files")
-    parser.add_argument("--epochs", type=int, default=None, help="SimCLR epochs (digits 80, fashion-mnist 30)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="images per batch; each gives two views (digits 128, fashion-mnist 256)")
-    parser.add_argument("--temperature", type=float, default=None, help="NT-Xent temperature (default 0.5)")
-    parser.add_argument("--dim", type=int, default=None,
-                        help="code size of the MLP encoder (digits 128, fashion-mnist 256); the conv "
-                             "encoder's follows from --channels (last channels x H/4 x W/4)")
-    parser.add_argument("--loss", default="nt-xent", choices=LOSSES, help="training objective (default nt-xent)")
-    parser.add_argument("--margin", type=float, default=0.5, help="triplet loss margin (default 0.5)")
-    parser.add_argument("--encoder", default=None, choices=("mlp", "conv"),
-                        help="encoder: MLP, or 3x3 stride-2 convolutions then a linear layer "
-                             "(digits mlp, fashion-mnist conv)")
-    parser.add_argument("--channels", default=None, help="conv encoder: channels per convolution, comma-separated (default 16,32)")
-    parser.add_argument("--hidden", default=None, help="MLP encoder hidden widths, comma-separated (digits 256, fashion-mnist 1024)")
-    parser.add_argument("--proj-hidden", default=None,
-                        help="projection head hidden widths, comma-separated (digits 128, fashion-mnist 256,256)")
-    parser.add_argument("--proj-dim", type=int, default=None, help="projection head output size (default 64)")
-    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
-    parser.add_argument("--schedule", default="cosine", choices=("cosine", "constant"),
-                        help="learning-rate schedule: linear warm-up then cosine decay to 0 (default), or constant")
-    parser.add_argument("--warmup-epochs", type=float, default=None, help="warm-up length in epochs (digits 2, fashion-mnist 1)")
-    parser.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0: plain Adam)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation, batches and augmentations")
-    parser.add_argument("--label-fraction", type=float, default=None,
-                        help="the small label budget of the evaluation (digits 0.1, fashion-mnist 0.01)")
-    parser.add_argument("--label-draws", type=int, default=3,
-                        help="random draws of the small label budget; accuracies are averaged (default 3)")
-    parser.add_argument("--autoencoder", default="train",
-                        help="autoencoder codes to compare with: 'train' (train one of the same architecture "
-                             "and dimension, default), 'none', or a folder saved by `train autoencoder`")
-    parser.add_argument("--autoencoder-epochs", type=int, default=None,
-                        help="epochs of the autoencoder trained for the comparison (default: SimCLR's epochs)")
-    parser.add_argument("--probe-steps", type=int, default=None, help="optimizer steps of each linear probe (default 500)")
-    parser.add_argument("--finetune-steps", type=int, default=None,
-                        help="optimizer steps of fine-tuning and from-scratch training on the small budget "
-                             "(default 600; with all labels: 1000)")
-    parser.add_argument("--no-finetune", action="store_true", help="skip fine-tuning and from-scratch training")
-    parser.add_argument("--no-eval", action="store_true", help="train and save only: no evaluation table")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--out", required=True, help="output folder")
-
-
-def _check_positive(name, value):
-    if value is not None and not value > 0:
-        raise ValueError(f"--{name} must be positive, got {value}")
-
-
-def settings(args):
-    """The run's settings: the data set's defaults overridden by the options given."""
-    d = dict(DEFAULTS[args.data])
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "temperature": args.temperature,
-             "dim": args.dim, "proj_dim": args.proj_dim, "lr": args.lr, "warmup_epochs": args.warmup_epochs,
-             "weight_decay": args.weight_decay, "label_fraction": args.label_fraction,
-             "hidden": _widths(args.hidden, "hidden") if args.hidden else None,
-             "encoder": args.encoder, "channels": _widths(args.channels, "channels") if args.channels else None,
-             "proj_hidden": _widths(args.proj_hidden, "proj-hidden") if args.proj_hidden else None,
-             "probe_steps": args.probe_steps, "finetune_steps": args.finetune_steps}
-    d.update({k: v for k, v in given.items() if v is not None})
-    if d["encoder"] == "conv" and args.dim is None:
-        d["dim"] = None  # the conv encoder's code size follows from its channels
-    for name in ("epochs", "batch_size", "temperature", "dim", "proj_dim", "lr", "probe_steps", "finetune_steps"):
-        _check_positive(name.replace("_", "-"), d[name])
-    if d["warmup_epochs"] < 0 or d["weight_decay"] < 0:
-        raise ValueError("--warmup-epochs and --weight-decay must be non-negative")
-    if not 0 < d["label_fraction"] <= 1:
-        raise ValueError(f"--label-fraction must be in (0, 1], got {d['label_fraction']}")
-    _check_positive("label-draws", args.label_draws)
-    if args.autoencoder_epochs is not None:
-        _check_positive("autoencoder-epochs", args.autoencoder_epochs)
-    if args.margin < 0:
-        raise ValueError(f"--margin must be non-negative, got {args.margin}")
-    d["schedule"], d["seed"], d["loss"], d["margin"] = args.schedule, args.seed, args.loss, args.margin
-    return d
-
-
-def run(args):
-    """Train SimCLR, evaluate it, and write metrics.json, the plots and the model into args.out."""
-    s = settings(args)
-    x_train, y_train, x_test, y_test = datasets.load(args.data, args.data_path)
-    shape = IMAGE_SHAPES[args.data]
-    augmenter = augment.preset(args.data, shape)
-    model = SimCLR(x_train.shape[1], dim=s["dim"], hidden=s["hidden"], proj_hidden=s["proj_hidden"],
-                   proj_dim=s["proj_dim"], image_shape=shape, seed=args.seed, encoder=s["encoder"],
-                   channels=s["channels"])
-    if model.kind == "mlp":
-        arch = "MLP " + "-".join(str(w) for w in (model.input_dim,) + model.hidden + (model.dim,))
-    else:
-        arch = f"conv {'-'.join(str(c) for c in model.channels)} channels -> {model.dim}"
-    loss_name = {"nt-xent": "NT-Xent", "info-nce": "InfoNCE", "triplet": f"triplet (margin {s['margin']})"}[s["loss"]]
-    head = "-".join(str(w) for w in (model.dim,) + model.proj_hidden + (model.proj_dim,))
-    print(f"SimCLR on {args.data}: encoder {arch} + head {head}; "
-          f"{len(x_train)} train / {len(x_test)} test images; {loss_name}, {s['epochs']} epochs, batch "
-          f"{s['batch_size']} (x2 views), temperature {s['temperature']}, lr {s['lr']} ({s['schedule']}), "
-          f"backend {backend.get_backend()}")
-    fit = train(model, x_train, augmenter, s["epochs"], s["batch_size"], s["temperature"], s["lr"],
-                s["weight_decay"], s["warmup_epochs"], s["schedule"], seed=args.seed, progress=not args.quiet,
-                objective=s["loss"], margin=s["margin"])
-    out = args.out
-    os.makedirs(out, exist_ok=True)
-    model.save(out, data=args.data, augment=augmenter.to_dict(), temperature=s["temperature"])
-    metrics = {"data": args.data, "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
-               "augment": augmenter.to_dict(), "seconds": fit["seconds"],
-               "augment_seconds": fit["augment_seconds"], "samples_per_second": fit["samples_per_second"],
-               "epoch_losses": fit["epoch_losses"], "backend": backend.backend_info()}
-    files = ["model.json", "weights.npz"]
-    rng = np.random.default_rng(args.seed + 1)
-    save_augmentation_png(os.path.join(out, "augmentations.png"), x_test[:8], augmenter, rng)
-    batch = np.sort(rng.choice(len(x_test), 32, replace=False))
-    batch = batch[np.argsort(y_test[batch], kind="stable")]  # grouped by class: blocks show classes
-    sim = similarity_matrix(model, x_test[batch], augmenter, rng)
-    save_similarity_png(os.path.join(out, "similarity.png"), sim)
-    files += ["augmentations.png", "similarity.png"]
-    if save_loss_png(os.path.join(out, "loss.png"), fit["epoch_losses"], f"SimCLR on {args.data}", loss_name):
-        files.append("loss.png")
-    n = len(sim) // 2
-    metrics["similarity_batch"] = {"images": n, "positive_mean": float(np.mean(np.diag(sim, n))),
-                                   "negative_mean": float((sim.sum() - np.trace(sim) - 2 * np.trace(sim, n))
-                                                          / (4 * n * n - 2 * n - 2 * n))}
-    if not args.no_eval:
-        if args.autoencoder == "none":
-            ae = None
-        elif args.autoencoder == "train":
-            ae = {"epochs": args.autoencoder_epochs or s["epochs"], "batch_size": s["batch_size"]}
-        else:
-            ae = args.autoencoder
-        t0 = time.perf_counter()
-        table, zte = evaluate(model, x_train, y_train, x_test, y_test, s["label_fraction"], args.label_draws,
-                              probe_steps=s["probe_steps"], finetune_steps=s["finetune_steps"],
-                              finetune_steps_all=s["finetune_steps_all"], finetune=not args.no_finetune,
-                              autoencoder=ae, seed=args.seed, progress=not args.quiet)
-        metrics.update(table)
-        metrics["eval_seconds"] = time.perf_counter() - t0
-    else:
-        zte = model.encode(x_test)
-    pts = ev.PCA(2).fit(zte).transform(zte)
-    title = f"{args.data}: SimCLR test codes (dim {model.dim}), first two principal components"
-    if not report.save_scatter(os.path.join(out, "embeddings.png"), pts, y_test, title=title,
-                               class_names=CLASS_NAMES.get(args.data)):
-        save_scatter_png(os.path.join(out, "embeddings.png"), pts, y_test)  # without matplotlib
-    files.append("embeddings.png")
-    report.write_json_atomic(os.path.join(out, "metrics.json"), metrics)
-    files.insert(0, "metrics.json")
-    print(summary(metrics))
-    print(f"wrote {out}/: {', '.join(files)}")
-    return 0
-
-
-def summary(metrics):
-    """A short human-readable summary of a run's metrics (with the comparison table)."""
-    lines = [f"trained {len(metrics['epoch_losses'])} epochs in {metrics['seconds']:.1f} s "
-             f"({metrics['samples_per_second']:.0f} images/s, two views each); {metrics['settings']['loss']} loss "
-             f"{metrics['epoch_losses'][0]:.4f} -> {metrics['epoch_losses'][-1]:.4f}"]
-    if "labels" in metrics:
-        methods = [m for m in ("probe", "fine_tune", "scratch", "untrained", "raw_pixels", "pca", "autoencoder")
-                   if m in next(iter(metrics["labels"].values()))]
-        rows = [[f"{k} ({v['labels']})"] + [v[m]["accuracy"] for m in methods]
-                for k, v in metrics["labels"].items()]
-        lines.append("test accuracy by label budget:")
-        lines.append(report.format_table(["labels"] + methods, rows))
-    return "\n".join(lines)

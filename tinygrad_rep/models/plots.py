@@ -1,0 +1,146 @@
+"""The models' figures, all in one place: scatter plots of codes, loss curves, image grids, a
+similarity heat map and word-vector groups, each written atomically as PNG.
+
+Figures with axes and text use matplotlib when it is installed and are skipped with a printed note
+when it is not; image grids and heat maps need nothing but numpy and zlib (the PNG encoder).
+Every 2-D projection goes through the one PCA of models/evaluation.py (`project_2d`).
+"""
+import os
+
+import numpy as np
+
+from . import evaluation as ev
+from .report import (atomic_path, encode_png, note_once, save_reconstruction_grid,  # noqa: F401
+                     save_scatter, tile_images, write_bytes_atomic)
+
+
+def _pyplot(path):
+    """matplotlib.pyplot on the Agg backend, or None after a one-time note naming the skipped plot."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        note_once(f"note: matplotlib is not installed; skipped the plot {os.fspath(path)} "
+                  f"(pip install matplotlib)")
+        return None
+    return plt
+
+
+def _save_figure(plt, fig, path, **kwargs):
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", **kwargs)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def project_2d(x):
+    """Rows of x on their first two principal components (models.evaluation.PCA), as an (n, 2)
+    array; a missing second component (one row, or one column) is a column of zeros."""
+    x = np.asarray(x, dtype=np.float64)
+    m = min(2, *x.shape) if x.ndim == 2 else 0
+    if m < 1:
+        return np.zeros((len(x), 2), np.float32)
+    pts = ev.PCA(m).fit(x).transform(x)
+    return np.pad(pts, ((0, 0), (0, 2 - m)))
+
+
+def save_loss_png(path, epoch_losses, title, ylabel="loss"):
+    """PNG line plot of the training loss per epoch (matplotlib; skipped with a note if missing).
+    Returns the path, or None when skipped."""
+    plt = _pyplot(path)
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(np.arange(1, len(epoch_losses) + 1), epoch_losses, marker="o", ms=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{ylabel} (training, mean over the epoch)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save_figure(plt, fig, path)
+
+
+# ---------------------------------------------------------------------------- numpy-only images
+
+def _colormap(values, lo=-1.0, hi=1.0):
+    """Diverging blue-white-red RGB (uint8) for values in [lo, hi] (NaN and -inf become gray)."""
+    t = np.clip((np.nan_to_num(values, nan=0.0, neginf=lo, posinf=hi) - lo) / (hi - lo), 0, 1) * 2 - 1
+    blue, white, red = np.array([33, 102, 172.]), np.array([247, 247, 247.]), np.array([178, 24, 43.])
+    neg = np.clip(-t, 0, 1)[..., None]
+    pos = np.clip(t, 0, 1)[..., None]
+    rgb = white * (1 - neg - pos) + blue * neg + red * pos
+    rgb = np.where(np.isfinite(values)[..., None], rgb, 128.0)
+    return np.round(rgb).astype(np.uint8)
+
+
+def save_similarity_png(path, sim, scale=8):
+    """PNG heat map of a similarity matrix in [-1, 1] (blue -1, white 0, red +1), each entry a
+    `scale` x `scale` block."""
+    rgb = _colormap(np.asarray(sim, dtype=np.float64))
+    rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    write_bytes_atomic(path, encode_png(rgb))
+    return path
+
+
+def save_augmentation_png(path, x, augmenter, rng, views=8):
+    """PNG: each row is an image followed by `views` augmented views of it."""
+    from ..data import augment
+    grid = augment.view_grid(x, augmenter, rng, views)  # (n, 1 + views, H, W)
+    h, w = grid.shape[2:]
+    rows = [row.reshape(len(row), h * w) for row in grid]
+    scale = max(1, 64 // max(h, w))
+    write_bytes_atomic(path, encode_png(tile_images(rows, (h, w), scale=scale)))
+    return path
+
+
+# ---------------------------------------------------------------------------- word vectors
+
+WORD_GROUPS = {
+    "countries and capitals": [("france", "paris"), ("italy", "rome"), ("germany", "berlin"),
+                               ("spain", "madrid"), ("russia", "moscow"), ("japan", "tokyo"),
+                               ("china", "beijing"), ("england", "london"), ("egypt", "cairo"),
+                               ("greece", "athens")],
+    "gender pairs": [("king", "queen"), ("man", "woman"), ("he", "she"), ("father", "mother"),
+                     ("son", "daughter"), ("brother", "sister"), ("boy", "girl"),
+                     ("husband", "wife"), ("his", "her"), ("men", "women")],
+    "verb tenses": [("go", "went"), ("take", "took"), ("see", "saw"), ("make", "made"),
+                    ("give", "gave"), ("come", "came"), ("know", "knew"), ("write", "wrote"),
+                    ("speak", "spoke"), ("find", "found")],
+}
+
+
+def plot_word_groups(wv, path, groups=None, title=None):
+    """A PNG with one panel per word group: a 2-D PCA of the group's (unit) vectors, each pair
+    joined by an arrow (first -> second word). Pairs with an unknown word are left out.
+    Returns the number of pairs drawn, or None when matplotlib is not installed."""
+    plt = _pyplot(path)
+    if plt is None:
+        return None
+    groups = WORD_GROUPS if groups is None else groups
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 5.2), squeeze=False)
+    drawn = 0
+    for ax, (name, pairs) in zip(axes[0], groups.items()):
+        pairs = [p for p in pairs if p[0] in wv and p[1] in wv]
+        ax.set_title(f"{name} ({len(pairs)} pairs)")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if not pairs:
+            ax.text(0.5, 0.5, "no pair in the vocabulary", ha="center", va="center", transform=ax.transAxes)
+            continue
+        words = [w for p in pairs for w in p]
+        xy = project_2d(wv.unit[[wv.index[w] for w in words]])
+        ax.scatter(xy[0::2, 0], xy[0::2, 1], c="tab:blue", s=18, label="first")
+        ax.scatter(xy[1::2, 0], xy[1::2, 1], c="tab:red", s=18, label="second")
+        for k in range(len(pairs)):
+            a, b = xy[2 * k], xy[2 * k + 1]
+            ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", color="0.6", lw=0.8))
+        for w, (x, y) in zip(words, xy):
+            ax.annotate(w, (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+        drawn += len(pairs)
+    fig.suptitle(title or "word vectors: 2-D PCA of word groups")
+    fig.tight_layout()
+    _save_figure(plt, fig, path, dpi=110)
+    return drawn
