@@ -124,6 +124,7 @@ class Function:
     """
 
     array_backward = None  # an op may define one; see the module docstring
+    _dirty = ()
 
     def __init__(self, inputs):
         self.inputs = inputs
@@ -135,6 +136,11 @@ class Function:
     def save_for_backward(self, *arrays):
         """Keep arrays (inputs, the output, or intermediates) for backward."""
         self._saved = arrays
+
+    def mark_dirty(self, *arrays):
+        """Say that forward wrote into these input arrays in place (as PyTorch's ctx.mark_dirty):
+        their tensors get a new version, so graphs that saved the old values refuse to backward."""
+        self._dirty = arrays
 
     @property
     def saved_arrays(self):
@@ -187,6 +193,8 @@ class Function:
             return _apply_observed(cls, ctx, inputs, args, params)
         raw = cls.forward(ctx, *args, **params)
         out = _Tensor._wrap(raw)
+        if ctx._dirty:
+            _bump_dirty(ctx, args)
         if _mode.grad_enabled and True in ctx.needs_input_grad:
             _link(ctx, out, args, raw)
         return out
@@ -207,6 +215,13 @@ def _distinct_arrays(inputs):
                 args[i] = a.view()
             seen.add(id(args[i]))
     return args
+
+
+def _bump_dirty(ctx, args):
+    for a in ctx._dirty:
+        for t, arg in zip(ctx.inputs, args):
+            if a is arg:
+                t._bump_version()
 
 
 def _link(ctx, out, args, raw):
@@ -245,6 +260,8 @@ def _apply_observed(cls, ctx, inputs, args, params):
     raw = cls.forward(ctx, *args, **params)
     seconds = time.perf_counter() - t0
     out = _Tensor._wrap(raw)
+    if ctx._dirty:
+        _bump_dirty(ctx, args)
     if _mode.grad_enabled and any(ctx.needs_input_grad):
         _link(ctx, out, args, raw)
     for obs in list(_observers):

@@ -38,19 +38,26 @@ class SGNSLoss(Function):
         return np.asarray(losses.sum() * ctx.scale, dtype=center.dtype)
 
     @staticmethod
-    def backward(ctx, g):  # the gradient again in differentiable ops, for create_graph
+    def backward(ctx, g):  # differentiable, for create_graph: the kernel's values on a composite's graph
         center, targets = ctx.saved_tensors
-        gc, gt = sgns_gradients(center, targets)
+        gc, gt = _kernel_valued(sgns_gradients(center, targets), ctx.grads)
         s = g * ctx.scale
         return gc * s, gt * s
 
     @staticmethod
     def array_backward(ctx, g):  # the kernel's gradients from forward, scaled
-        k = float(g) * ctx.scale
+        k = g * g.dtype.type(ctx.scale)
         gc, gt = ctx.grads
-        if k != 1.0:
+        if k != 1:
             gc, gt = gc * k, gt * k
         return gc, gt
+
+
+def _kernel_valued(composite, kernel):
+    """Tensors whose values are the fused kernel's gradients, bit for bit, and whose graph is the
+    composite's (c - c.detach() is exactly 0 and has c's derivative): so create_graph and the
+    first-order array path agree exactly, and second derivatives are the composite's."""
+    return tuple(Tensor(k) + (c - c.detach()) for c, k in zip(composite, kernel))
 
 
 def sgns_gradients(center, targets):
@@ -105,8 +112,7 @@ class SGNSPairs(Function):
                 raise ValueError("SGNSPairs: lr > 0 updates W_in and W_out in place and has no "
                                  "gradient; call it under tr.no_grad() or on tensors without grad")
             losses = be.sgns_sgd(W_in, W_out, inputs, targets, lr)
-            for t in ctx.inputs:  # trained in place: graphs that saved the old rows must not use them
-                t._bump_version()
+            ctx.mark_dirty(W_in, W_out)  # trained in place: graphs that saved the old rows must not use them
             return np.asarray(losses.sum() * scale, dtype=W_in.dtype)
         center = be.embedding_gather(W_in, inputs)
         rows = be.embedding_gather(W_out, targets.reshape(-1)).reshape(targets.shape + (W_out.shape[1],))
@@ -121,7 +127,8 @@ class SGNSPairs(Function):
         W_in, W_out = ctx.inputs
         inp, tgt = ctx.inputs_idx, ctx.targets_idx
         d = W_in.shape[1]
-        gc, gt = sgns_gradients(Gather.apply(W_in, indices=inp), Gather.apply(W_out, indices=tgt))
+        gc, gt = _kernel_valued(sgns_gradients(Gather.apply(W_in, indices=inp),
+                                               Gather.apply(W_out, indices=tgt)), ctx.grads)
         s = g * ctx.scale
         return (ScatterAdd.apply(gc * s, indices=inp, rows=W_in.shape[0]),
                 ScatterAdd.apply((gt * s).reshape(-1, d), indices=tgt.reshape(-1), rows=W_out.shape[0]))
@@ -130,7 +137,7 @@ class SGNSPairs(Function):
     def array_backward(ctx, g):  # the kernel's row gradients from forward, scatter-added
         W_in, W_out = ctx.inputs
         inp, tgt = ctx.inputs_idx, ctx.targets_idx
-        k = float(g) * ctx.scale
+        k = g * g.dtype.type(ctx.scale)
         gc, gt = ctx.grads
         be = backend.current()
         d_in = be.embedding_scatter_add(gc * k, inp, np.zeros(W_in.shape, W_in.dtype))
