@@ -1,16 +1,26 @@
-"""Testing helpers shipped with tinygrad_rep.
-
-`tinygrad_rep.testing.strategies` holds hypothesis strategies for property-testing ops and
-their gradients (shapes, broadcastable shapes, axes, matmul operands, inputs kept away from
-kinks). It needs the `hypothesis` package (`pip install hypothesis`), which the library
-itself does not depend on: the submodule is imported lazily, on first use of `strategies`.
+"""The gradient-testing kit shipped with tinygrad_rep: test your own ops (or the library's) in one line.
 
     import tinygrad_rep as tr
-    from tinygrad_rep.testing import strategies as trst
+    from tinygrad_rep.testing import check_op, strategies as trst
+
+    check_op(fn, *arrays_or_strategies, reference=numpy_fn, gradgrad=True, backends="all")
+
+- `check_op` (testing/check.py): forward against a reference, gradients by tr.gradcheck (kink-aware,
+  fast random-projection mode for big inputs, complex step where an op declares it), second
+  derivatives by tr.gradgradcheck, on one or every backend.
+- `strategies` (testing/strategies.py): hypothesis strategies for shapes, broadcasting, axes,
+  matmul operands, inputs away from kinks, big seeded arrays, index arrays, memory layouts.
+- `plugin` (testing/plugin.py): the pytest plugin, active when the package is installed:
+  hypothesis profiles, `--tr-backend`, tracebacks trimmed to the user's own frames.
+
+`strategies` needs the `hypothesis` package (`pip install hypothesis`), which the library itself
+does not depend on, so it is imported lazily, on first use.
 """
 import importlib
 
-__all__ = ["strategies"]
+from .check import ALL_BACKENDS, check_op
+
+__all__ = ["check_op", "strategies", "ALL_BACKENDS"]
 
 
 def __getattr__(name):
