@@ -168,11 +168,24 @@ def _check(fn, args, reference, grad, gradgrad, backends, dtype, nondiff, rtol, 
                                      f"fn cut the graph (computed on .data / .numpy()?)")
             n = sum(t.size for t in {id(t): t for t in checked}.values())
             use_fast = n > FAST_ABOVE if fast is None else bool(fast)
+            positions = [k for k, t in enumerate(tensors) if isinstance(t, Tensor)]
+            if len(positions) == len(tensors):
+                gfn, gargs = fn, tensors
+            else:  # gradcheck takes Tensors only: put the other arguments back around them
+                where += (f"input numbers count the Tensor arguments only (argument positions "
+                          f"{positions}): ")
+
+                def gfn(*ts, _fn=fn, _args=tensors, _pos=positions):
+                    full = list(_args)
+                    for k, t in zip(_pos, ts):
+                        full[k] = t
+                    return _fn(*full)
+                gargs = [tensors[k] for k in positions]
             try:
-                gradcheck(fn, tensors, eps=eps, atol=grad_atol, rtol=grad_rtol, seed=seed,
+                gradcheck(gfn, gargs, eps=eps, atol=grad_atol, rtol=grad_rtol, seed=seed,
                           kinks=kinks, fast=use_fast)
                 if gradgrad:
-                    gradgradcheck(fn, tensors, eps=eps, atol=grad_atol, rtol=grad_rtol, seed=seed,
+                    gradgradcheck(gfn, gargs, eps=eps, atol=grad_atol, rtol=grad_rtol, seed=seed,
                                   kinks=kinks)
             except GradcheckError as e:
                 raise _prefixed(e, where) from None

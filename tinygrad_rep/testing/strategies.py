@@ -31,6 +31,19 @@ Strategies here:
     matmul_pairs           operand arrays for `a @ b`
     away_from_kinks        arrays kept at distance >= delta from kinks (0 for ReLU/abs/norm), and
                            optionally with pairwise distinct values (no ties for max)
+    seeded_arrays          arrays of any size: hypothesis draws the shape and a seed, numpy fills the
+                           values (fast; shrinks to small shapes and seed 0 first)
+    edge_shapes            shapes() plus the edge cases: 0-d, empty axes, all-ones
+    index_arrays           integer index arrays for an axis of length n, with repeated indices
+                           (and negative ones), as gathers and embeddings must handle
+    axis_permutations      permutations of range(ndim), for transpose
+    layouts                the same values in another memory layout: Fortran order, strided views,
+                           negative strides (kernels must not assume C-contiguous input)
+
+Floats are drawn at the array's own width (float32 values are float32 values, not rounded
+float64 ones) and without subnormals by default: subnormal inputs make C kernels that flush
+them to zero disagree with numpy by a full relative unit, which is a property of the hardware,
+not a bug in the op.
 """
 import math
 
@@ -41,7 +54,8 @@ from hypothesis.extra import numpy as hnp
 from ..tensor import Tensor
 
 __all__ = ["shapes", "float_arrays", "tensors", "broadcastable_shapes", "valid_axes",
-           "compatible_shapes", "matmul_shapes", "matmul_pairs", "away_from_kinks"]
+           "compatible_shapes", "matmul_shapes", "matmul_pairs", "away_from_kinks", "seeded_arrays",
+           "edge_shapes", "index_arrays", "axis_permutations", "layouts"]
 
 DEFAULT_MIN, DEFAULT_MAX = -3.0, 3.0
 
@@ -61,6 +75,24 @@ def _width(dtype):
     return {2: 16, 4: 32}.get(np.dtype(dtype).itemsize, 64)
 
 
+def _bounds(min_value, max_value, dtype):
+    """Bounds rounded inward to values the dtype represents exactly (hypothesis refuses a float32
+    bound such as 0.1 that float32 cannot hold)."""
+    t = np.dtype(dtype).type
+    lo, hi = min_value, max_value
+    if lo is not None:
+        lo32 = t(lo)
+        if float(lo32) < lo:
+            lo32 = np.nextafter(lo32, t(np.inf))
+        lo = float(lo32)
+    if hi is not None:
+        hi32 = t(hi)
+        if float(hi32) > hi:
+            hi32 = np.nextafter(hi32, t(-np.inf))
+        hi = float(hi32)
+    return lo, hi
+
+
 def shapes(min_dims=0, max_dims=3, min_side=1, max_side=4):
     """Array shapes with min_dims..max_dims axes, each of length min_side..max_side.
 
@@ -73,11 +105,12 @@ def shapes(min_dims=0, max_dims=3, min_side=1, max_side=4):
 
 
 def float_arrays(shape=None, *, dtype=np.float64, min_value=DEFAULT_MIN, max_value=DEFAULT_MAX,
-                 elements=None, unique=False):
+                 elements=None, unique=False, allow_subnormal=False):
     """Float ndarrays of `shape` (a tuple, or a strategy such as `shapes()`), finite, in
     [min_value, max_value].
 
-    dtype: float64 by default; float32/float16 draw values representable in that width.
+    dtype: float64 by default; float32/float16 draw values of that width (bounds rounded inward
+    to representable values). allow_subnormal: off by default (see the module docstring).
     elements: a custom element strategy (overrides min_value/max_value). unique: no repeats.
 
     >>> float_arrays(shape=(2, 3), min_value=0.5, max_value=2.0).example()   # doctest: +SKIP
@@ -85,8 +118,9 @@ def float_arrays(shape=None, *, dtype=np.float64, min_value=DEFAULT_MIN, max_val
     """
     dtype = np.dtype(dtype)
     if elements is None:
-        elements = st.floats(min_value=min_value, max_value=max_value, allow_nan=False,
-                             allow_infinity=False, width=_width(dtype))
+        lo, hi = _bounds(min_value, max_value, dtype)
+        elements = st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False,
+                             width=_width(dtype), allow_subnormal=allow_subnormal)
     return hnp.arrays(dtype, _shape_strategy(shape), elements=elements, unique=unique)
 
 
@@ -104,12 +138,17 @@ def tensors(shape=None, *, dtype=np.float64, min_value=DEFAULT_MIN, max_value=DE
     return arrays.map(lambda a: Tensor(a, requires_grad=requires_grad))
 
 
-def broadcastable_shapes(n=2, min_dims=0, max_dims=3, min_side=1, max_side=4, base_shape=()):
+def broadcastable_shapes(n=2, min_dims=0, max_dims=3, min_side=1, max_side=4, base_shape=(),
+                         max_size=None):
     """A tuple of `n` (2 or 3, or more) shapes that broadcast together under numpy's rules.
 
     Axes of size 1 and missing leading axes are drawn often, so both sides of an operation
     get broadcast; min_side=0 adds size-0 axes. The result shape is
     `np.broadcast_shapes(*drawn)`.
+
+    max_size: draw big shapes too. The broadcast result has sides up to max_side (set it as large
+    as you like) and at most max_size elements; each operand drops leading axes and sets axes to
+    1 at random. Pair it with `seeded_arrays` so big operands are cheap to fill.
 
     >>> broadcastable_shapes(n=2).example()                         # doctest: +SKIP
     ((3, 1), (1, 4))
@@ -118,9 +157,28 @@ def broadcastable_shapes(n=2, min_dims=0, max_dims=3, min_side=1, max_side=4, ba
     """
     if n < 1:
         raise ValueError(f"broadcastable_shapes: n must be >= 1, got {n}")
+    if max_size is not None:
+        return _sized_broadcastable_shapes(n, min_dims, max_dims, min_side, max_side, int(max_size))
     return hnp.mutually_broadcastable_shapes(num_shapes=n, base_shape=base_shape, min_dims=min_dims,
                                              max_dims=max_dims, min_side=min_side,
                                              max_side=max_side).map(lambda b: b.input_shapes)
+
+
+@st.composite
+def _sized_broadcastable_shapes(draw, n, min_dims, max_dims, min_side, max_side, max_size):
+    ndim = draw(st.integers(min_dims, max_dims))
+    result, size = [], 1
+    for _ in range(ndim):
+        cap = max(min_side, min(max_side, max_size // max(size, 1)))
+        side = draw(st.integers(min_side, cap))
+        result.append(side)
+        size *= max(side, 1)
+    shapes = []
+    for _ in range(n):
+        drop = draw(st.integers(0, max(0, ndim - min_dims)))
+        kept = result[drop:]
+        shapes.append(tuple(1 if draw(st.booleans()) else s for s in kept))
+    return tuple(shapes)
 
 
 def valid_axes(ndim, allow_none=True, allow_int=True, allow_tuple=True, min_size=0, max_size=None):
@@ -266,3 +324,108 @@ def away_from_kinks(draw, shape=None, delta=0.1, kinks=(0.0,), distinct=False,
     values = grid[np.array(picks, dtype=np.int64)] + np.array(jitter, dtype=np.float64)
     values = np.clip(values, min_value, max_value)
     return values.reshape(shape).astype(dtype)
+
+
+@st.composite
+def seeded_arrays(draw, shape=None, *, dtype=np.float64, min_value=DEFAULT_MIN, max_value=DEFAULT_MAX,
+                  distribution="uniform"):
+    """Arrays of any size, cheap to draw: hypothesis draws the shape and a seed, numpy fills the
+    values (uniform in [min_value, max_value], or "normal": standard normal clipped to that range).
+
+    Drawing a 1000x1000 array element by element through hypothesis is slow and trips its health
+    checks; this costs one numpy call. Shrinking goes to smaller shapes first (the shape is drawn
+    first), then to seed 0. What it gives up: hypothesis cannot steer individual values (no
+    0.0/-0.0/ties on purpose): use float_arrays or away_from_kinks for that.
+
+    >>> seeded_arrays(shapes(min_side=100, max_side=1000, max_dims=2)).example().size >= 1   # doctest: +SKIP
+    True
+    """
+    shape = draw(_shape_strategy(shape))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    if distribution == "uniform":
+        a = rng.uniform(min_value, max_value, shape)
+    elif distribution == "normal":
+        a = np.clip(rng.standard_normal(shape), min_value, max_value)
+    else:
+        raise ValueError(f"seeded_arrays: distribution must be 'uniform' or 'normal', got {distribution!r}")
+    return a.astype(dtype)
+
+
+_EDGE_SHAPES = [(), (0,), (1,), (0, 3), (3, 0), (1, 1), (2, 0, 1), (1, 1, 1)]
+
+
+def edge_shapes(min_dims=0, max_dims=3, max_side=4):
+    """shapes(...) mixed with the edge cases an op must survive: 0-d, empty axes, all-ones.
+
+    >>> edge_shapes().example()                                       # doctest: +SKIP
+    (3, 0)
+    """
+    edges = [s for s in _EDGE_SHAPES if min_dims <= len(s) <= max_dims]
+    return st.one_of(st.sampled_from(edges), shapes(min_dims=min_dims, max_dims=max_dims, max_side=max_side))
+
+
+@st.composite
+def index_arrays(draw, n, shape=None, allow_negative=True, repeats=True):
+    """Integer (int64) index arrays for an axis of length n, as `x[idx]`, `F.embedding(W, idx)` or a
+    scatter-add take them. shape: a tuple or strategy (default: 1-2 axes, up to 8 per side).
+
+    repeats=True makes repeated indices likely (the values come from a small pool), since a
+    gradient that overwrites instead of adding shows only there; allow_negative draws indices in
+    [-n, n) (numpy's negative indexing), else [0, n). n=0 gives empty arrays only.
+
+    >>> index_arrays(5).example()                                     # doctest: +SKIP
+    array([ 3, -2,  3,  3])
+    """
+    if shape is None:
+        shape = shapes(min_dims=1, max_dims=2, max_side=8)
+    shape = draw(_shape_strategy(shape))
+    size = int(np.prod(shape))
+    if n <= 0:
+        if size:
+            raise ValueError(f"index_arrays: no valid index for an axis of length {n}")
+        return np.zeros(shape, dtype=np.int64)
+    lo = -n if allow_negative else 0
+    values = st.integers(lo, n - 1)
+    if size == 0:
+        return np.zeros(shape, dtype=np.int64)
+    pool_max = max(1, min(size - 1, n)) if repeats and size > 1 else max(1, min(size, 2 * n))
+    pool = draw(st.lists(values, min_size=1, max_size=pool_max))
+    picks = draw(st.lists(st.integers(0, len(pool) - 1), min_size=size, max_size=size))
+    return np.array([pool[k] for k in picks], dtype=np.int64).reshape(shape)
+
+
+def axis_permutations(ndim):
+    """Permutations of range(ndim) as tuples (arguments for transpose).
+
+    >>> axis_permutations(3).example()                                # doctest: +SKIP
+    (2, 0, 1)
+    """
+    return st.permutations(range(ndim)).map(tuple)
+
+
+def _layout(a, kind):
+    if kind == "C" or a.ndim == 0:
+        return np.ascontiguousarray(a)
+    if kind == "F":
+        return np.asfortranarray(a)
+    if kind == "strided":     # every other element of a bigger buffer
+        buf = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
+        view = buf[tuple(slice(None, None, 2) for _ in a.shape)]
+        view[...] = a
+        return view
+    if kind == "reversed":    # negative strides along the first axis
+        return a[::-1].copy()[::-1]
+    raise ValueError(f"layouts: unknown layout {kind!r}")
+
+
+def layouts(arrays, kinds=("C", "F", "strided", "reversed")):
+    """The arrays drawn from `arrays`, each in one of the memory layouts `kinds` (same values):
+    "C" contiguous, "F" Fortran order, "strided" a view of every other element of a bigger
+    buffer, "reversed" negative strides. Kernels and gradcheck must treat them all alike.
+
+    >>> x = layouts(float_arrays((3, 4)), kinds=("strided",)).example()   # doctest: +SKIP
+    >>> x.flags.c_contiguous                                              # doctest: +SKIP
+    False
+    """
+    return st.tuples(arrays, st.sampled_from(list(kinds))).map(lambda ak: _layout(*ak))

@@ -1,0 +1,552 @@
+"""The gradient-testing kit (tr.gradcheck, tr.testing.check_op, the strategies): it catches planted
+bugs (wrong sign, 0.1% scale, one wrong element, wrong only under broadcasting, wrong only at a
+kink, a backward that cannot be differentiated), accepts correct ops at their kinks, and passes
+every op of the library, found from the ops themselves, in full and fast mode on every backend."""
+import importlib
+import inspect
+import pkgutil
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import tinygrad_rep as tr
+import tinygrad_rep.ops as ops
+from tinygrad_rep import Tensor
+from tinygrad_rep.ops import conv as conv_ops, sgns as sgns_ops
+from tinygrad_rep.testing import check_op, strategies as trst
+
+BACKENDS = ["numpy", "pybind11", "cffi"]
+
+
+def T(a, grad=True):
+    return Tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _away(shape, seed=0, lo=0.2, hi=2.0):
+    """Values with |x| in [lo, hi], random signs: away from the kinks at 0."""
+    r = _rng(seed)
+    return r.uniform(lo, hi, shape) * r.choice([-1.0, 1.0], shape)
+
+
+# ---------------------------------------------------------------- every op of the library
+
+def library_ops():
+    """Every Function subclass defined in a module of tinygrad_rep.ops, as "module.Class"."""
+    found = {}
+    for info in pkgutil.walk_packages(ops.__path__, ops.__name__ + "."):
+        mod = importlib.import_module(info.name)
+        for name, cls in vars(mod).items():
+            if inspect.isclass(cls) and issubclass(cls, tr.Function) and cls.__module__ == mod.__name__:
+                found[f"{mod.__name__.rsplit('.', 1)[1]}.{name}"] = cls
+    return found
+
+
+def _ce_grad(logits, g, targets):
+    # CrossEntropyGrad takes the softmax as a constant argument: compute it from the (perturbed)
+    # logits, as CrossEntropy's backward does, so forward and backward describe one function
+    p = np.exp(logits.data - logits.data.max(-1, keepdims=True))
+    return ops.CrossEntropyGrad.apply(logits, g, probs=p / p.sum(-1, keepdims=True), targets=targets)
+
+
+_IDX = np.array([0, 2, 2, 4, 1, 2])
+_TARGETS = np.array([1, 0, 3])
+_Z0 = Tensor(np.array(0.0))
+
+# "module.Class" -> (fn, list of input arrays (all require grad)); each fn reaches that class
+CASES = {
+    "elementwise.Add": (lambda a, b: ops.Add.apply(a, b), [(3, 4), (4,)]),
+    "elementwise.Sub": (lambda a, b: ops.Sub.apply(a, b), [(3, 1), (1, 4)]),
+    "elementwise.Mul": (lambda a, b: ops.Mul.apply(a, b), [(2, 3, 4), (3, 1)]),
+    "elementwise.Div": (lambda a, b: ops.Div.apply(a, b), [(3, 4), "away:(4,)"]),
+    "elementwise.Neg": (lambda a: ops.Neg.apply(a), [(3, 4)]),
+    "elementwise.Pow": (lambda a: ops.Pow.apply(a, p=2.5), ["pos:(3, 4)"]),
+    "elementwise.Exp": (lambda a: ops.Exp.apply(a), [(3, 4)]),
+    "elementwise.Log": (lambda a: ops.Log.apply(a), ["pos:(3, 4)"]),
+    "elementwise.Sqrt": (lambda a: ops.Sqrt.apply(a), ["pos:(3, 4)"]),
+    "elementwise.Sigmoid": (lambda a: ops.Sigmoid.apply(a), [(3, 4)]),
+    "elementwise.LogSigmoid": (lambda a: ops.LogSigmoid.apply(a), [(3, 4)]),
+    "elementwise.Tanh": (lambda a: ops.Tanh.apply(a), [(3, 4)]),
+    "elementwise.Abs": (lambda a: ops.Abs.apply(a), ["away:(3, 4)"]),
+    "elementwise.Clamp": (lambda a: ops.Clamp.apply(a, lo=-0.1, hi=0.1), ["away:(3, 4)"]),
+    "reduce.Sum": (lambda a: a.sum(axis=1), [(3, 4, 2)]),
+    "reduce.Max": (lambda a: a.max(axis=-1), ["distinct:(3, 5)"]),
+    "reduce.LogSumExp": (lambda a: a.logsumexp(axis=0, keepdims=True), [(3, 4)]),
+    "reduce.Norm": (lambda a: a.norm(axis=1), ["away:(3, 4)"]),
+    "movement.Reshape": (lambda a: a.reshape(4, 3), [(3, 4)]),
+    "movement.Transpose": (lambda a: a.transpose(2, 0, 1), [(2, 3, 4)]),
+    "movement.Expand": (lambda a: a.expand(2, 3, 4), [(3, 1)]),
+    "movement.Cast": (lambda a: a.astype(np.float64), ["f32:(3, 4)"]),
+    "movement.Getitem": (lambda a: a[_IDX % 3, 1:], [(3, 4)]),
+    "movement.IndexAdd": (lambda g: ops.IndexAdd.apply(g, index=_IDX, shape=(5, 3)), [(6, 3)]),
+    "movement.Concat": (lambda a, b: tr.concat([a, b], axis=1), [(3, 2), (3, 4)]),
+    "matmul.MatMul": (lambda a, b: a @ b, [(2, 3, 4), (4, 5)]),
+    "matmul.SelfMaskedGram": (lambda z: ops.SelfMaskedGram.apply(z, _Z0, scale=0.5), [(4, 3)]),
+    "nn.ReLU": (lambda a: a.relu(), ["away:(3, 4)"]),
+    "nn.ReLUGrad": (lambda x, g: ops.ReLUGrad.apply(x, g), ["away:(3, 4)", (3, 4)]),
+    "nn.Softmax": (lambda a: a.softmax(-1), [(3, 4)]),
+    "nn.SoftmaxGrad": (lambda y, g: ops.SoftmaxGrad.apply(y, g), [(3, 4), (3, 4)]),
+    "nn.LogSoftmax": (lambda a: a.log_softmax(-1), [(3, 4)]),
+    "nn.LogSoftmaxGrad": (lambda y, g: ops.LogSoftmaxGrad.apply(y, g), [(3, 4), (3, 4)]),
+    "nn.CrossEntropy": (lambda a: ops.CrossEntropy.apply(a, targets=_TARGETS), [(3, 4)]),
+    "nn.CrossEntropyGrad": (lambda a, g: _ce_grad(a, g, _TARGETS), [(3, 4), ()]),
+    "nn.Gather": (lambda w: ops.Gather.apply(w, indices=_IDX), [(5, 3)]),
+    "nn.ScatterAdd": (lambda g: ops.ScatterAdd.apply(g, indices=_IDX, rows=5), [(6, 3)]),
+    "nn.MSELoss": (lambda a, b: ops.MSELoss.apply(a, b), [(3, 4), (3, 4)]),
+    "conv.Im2Col": (lambda x: conv_ops.Im2Col.apply(x, kernel=(2, 2), stride=1, padding=1), [(2, 3, 3, 2)]),
+    "conv.Col2Im": (lambda c: conv_ops.Col2Im.apply(c, shape=(1, 3, 3, 2), kernel=(2, 2), stride=1, padding=0),
+                    [(4, 8)]),
+    "sgns.SGNSLoss": (lambda c, t: sgns_ops.SGNSLoss.apply(c, t), [(3, 4), (3, 3, 4)]),
+    "sgns.SGNSPairs": (lambda wi, wo: sgns_ops.SGNSPairs.apply(wi, wo, inputs=np.array([0, 2, 2]),
+                                                               targets=np.array([[1, 3], [0, 0], [3, 2]])),
+                       [(4, 3), (4, 3)]),
+}
+
+
+def _inputs(spec, seed):
+    out = []
+    for k, s in enumerate(spec):
+        kind, shape = ("plain", s) if isinstance(s, tuple) else (s.split(":")[0], eval(s.split(":")[1]))
+        r = _rng(seed + k)
+        if kind == "plain":
+            a = r.uniform(-1.5, 1.5, shape)
+        elif kind == "pos":
+            a = r.uniform(0.3, 2.0, shape)
+        elif kind == "away":
+            a = _away(shape, seed + k)
+        elif kind == "distinct":
+            a = r.permutation(np.arange(int(np.prod(shape)), dtype=np.float64)).reshape(shape) * 0.3
+        elif kind == "f32":
+            a = r.uniform(-1.5, 1.5, shape).astype(np.float32)
+        out.append(Tensor(a, requires_grad=True))
+    return out
+
+
+def _graph_classes(t):
+    seen, stack, names = set(), [t], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or n.grad_fn is None:
+            continue
+        seen.add(id(n))
+        names.add(type(n.grad_fn))
+        stack.extend(n.grad_fn.inputs)
+    return names
+
+
+def test_every_op_of_the_library_has_a_case():
+    found = library_ops()
+    missing = sorted(set(found) - set(CASES))
+    assert not missing, f"ops without a gradient case in tests/test_kit.py CASES: {missing}"
+    assert sorted(set(CASES) - set(found)) == []
+    for name, (fn, spec) in CASES.items():  # each case really reaches its op
+        assert found[name] in _graph_classes(fn(*_inputs(spec, 0))), name
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_op_passes(name, fast, backend):
+    fn, spec = CASES[name]
+    with _backend(backend):
+        assert tr.gradcheck(fn, _inputs(spec, 1), fast=fast)
+
+
+class _backend:
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        self.prev = tr.get_backend()
+        tr.set_backend(self.name)
+
+    def __exit__(self, *exc):
+        tr.set_backend(self.prev)
+
+
+# ---------------------------------------------------------------- planted bugs
+
+class WrongSign(tr.Function):
+    """y = sin x; backward returns -g cos x"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return -g * Tensor(np.cos(x.data))
+
+
+class Scaled(tr.Function):
+    """y = x^2 with backward off by a relative `err` (class attribute)"""
+    err = 0.0
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * x * (2 * (1 + Scaled.err))
+
+
+class OneWrongElement(tr.Function):
+    """y = 3x; the gradient at flat element `at` is off by `by` (class attributes)"""
+    at, by = 0, 1.0
+
+    @staticmethod
+    def forward(ctx, x):
+        return 3 * x
+
+    @staticmethod
+    def backward(ctx, g):
+        bump = np.zeros(g.shape)
+        bump.reshape(-1)[OneWrongElement.at] = OneWrongElement.by
+        return g * 3 + bump * g
+
+
+class MeanInsteadOfSum(tr.Function):
+    """z = x + y; y's gradient averages g over the broadcast axes instead of summing: right as
+    long as y is not broadcast"""
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.yshape = y.shape
+        return x + y
+
+    @staticmethod
+    def backward(ctx, g):
+        gy = g
+        lead = g.ndim - len(ctx.yshape)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(ctx.yshape)
+                                          if n == 1 and g.shape[lead + i] != 1)
+        if axes:
+            gy = g.mean(axis=axes, keepdims=True).reshape(ctx.yshape)
+        return g, gy
+
+
+class BadKinkReLU(tr.Function):
+    """relu whose backward gives slope 2 at exactly 0 (outside [0, 1]): wrong only at the kink"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.slope = (x > 0) + 2.0 * (x == 0)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.slope
+
+
+class ArrayBackward(tr.Function):
+    """y = x^3 with the right first derivative computed on arrays: not differentiable again"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * Tensor(3 * x.numpy() ** 2)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+def test_catches_wrong_sign(fast):
+    with pytest.raises(tr.GradcheckError):
+        tr.gradcheck(WrongSign.apply, [T(_away((4, 5)))], fast=fast)
+    with pytest.raises(tr.GradcheckError, match="check_op \\(backend numpy\\)"):
+        check_op(WrongSign.apply, _away((4, 5)), reference=np.sin, backends="numpy", fast=fast)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("dtype,err", [(np.float64, 1e-3), (np.float64, -1e-3), (np.float32, 2e-2),
+                                       (np.float32, -2e-2)])
+def test_catches_a_small_scale_error(dtype, err, fast):
+    x = Tensor(_away((30, 40), 3).astype(dtype), requires_grad=True)
+    Scaled.err = 0.0
+    assert tr.gradcheck(Scaled.apply, [x], fast=fast)
+    Scaled.err = err
+    try:
+        with pytest.raises(tr.GradcheckError) as info:
+            tr.gradcheck(Scaled.apply, [x], fast=fast)
+        assert info.value.input_index == 0
+        rel = (info.value.analytic - info.value.numerical) / info.value.numerical
+        np.testing.assert_allclose(rel, err, rtol=1e-2 if dtype == np.float64 else 0.1)
+    finally:
+        Scaled.err = 0.0
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("by", [1.0, 1e-2])
+def test_catches_one_wrong_element_and_names_it(fast, by):
+    shape = (70, 90) if fast else (7, 9)   # fast: 6300 elements, past the full fallback: bisection
+    x = T(_away(shape, 4))
+    OneWrongElement.at, OneWrongElement.by = 4321 if fast else 40, by
+    try:
+        with pytest.raises(tr.GradcheckError) as info:
+            tr.gradcheck(OneWrongElement.apply, [x], fast=fast)
+    finally:
+        OneWrongElement.at, OneWrongElement.by = 0, 1.0
+    flat = 4321 if fast else 40
+    assert tuple(info.value.element) == np.unravel_index(flat, shape)
+    if fast:
+        assert "fast check: projection 1 of 3 failed" in str(info.value)
+        assert "bisection narrowed it to" in str(info.value)
+
+
+def test_catches_an_error_only_under_broadcasting():
+    a, b = T(_away((3, 4), 1)), T(_away((3, 4), 2))
+    assert tr.gradcheck(MeanInsteadOfSum.apply, [a, b])            # same shapes: right
+    with pytest.raises(tr.GradcheckError, match="for input 1 \\(shape \\(4,\\)"):
+        tr.gradcheck(MeanInsteadOfSum.apply, [a, T(_away((4,), 2))])
+    with pytest.raises(tr.GradcheckError, match="for input 1 \\(shape \\(3, 1\\)"):
+        tr.gradcheck(MeanInsteadOfSum.apply, [a, T(_away((3, 1), 2))], fast=True)
+
+
+def test_catches_an_error_only_at_a_kink():
+    assert tr.gradcheck(BadKinkReLU.apply, [T(_away((3, 4)))])
+    x = T(np.array([-1.0, 0.0, 0.5, 2.0]))
+    with pytest.raises(tr.GradcheckError) as info:
+        tr.gradcheck(BadKinkReLU.apply, [x])
+    assert tuple(info.value.element) == (1,)
+    assert "the function has a kink there: one-sided differences left 0, right " in str(info.value)
+    assert "the analytic value is not between them" in str(info.value)
+
+
+def test_catches_a_backward_that_cannot_be_differentiated():
+    x = T(_away((2, 3)))
+    assert tr.gradcheck(ArrayBackward.apply, [x])
+    with pytest.raises(tr.GradcheckError) as info:
+        check_op(ArrayBackward.apply, _away((2, 3)), reference=lambda a: a ** 3, gradgrad=True)
+    msg = str(info.value)
+    assert "gradgradcheck failed" in msg and "hint: the analytic second derivative is exactly 0" in msg
+
+
+# ---------------------------------------------------------------- kinks: correct ops pass there
+
+# (name, fn, input, whether the central difference misses there): abs at 0 has central
+# difference 0 = sign(0), and ties of two have 1/2 = the shared gradient, so they pass plainly
+KINKED = [
+    ("relu", lambda t: t.relu(), np.array([-1.0, 0.0, 0.0, 2.0]), True),
+    ("abs", lambda t: t.abs(), np.array([-1.0, 0.0, 3.0]), False),
+    ("abs shifted", lambda t: (t - 0.5).abs(), np.array([0.5, 0.0, 3.0]), False),
+    ("clamp", lambda t: t.clamp(-0.5, 0.5), np.array([-0.5, 0.5, 0.0, -2.0]), True),
+    ("max ties", lambda t: t.max(axis=1), np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]), True),
+    ("|x| x", lambda t: (t.abs() * t).sum(), np.array([0.0, 1.0, -2.0]), False),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,fn,x,kinked", KINKED, ids=[k[0] for k in KINKED])
+def test_correct_ops_pass_at_their_kinks_and_are_reported(name, fn, x, kinked, backend):
+    with _backend(backend):
+        rep = tr.gradcheck(fn, [T(x)], report=True)
+        assert rep and rep.method == "central differences"
+        if kinked:
+            assert rep.kink_elements, "the kink elements are listed"
+            for i, element, a, left, right in rep.kink_elements:
+                assert i == 0 and min(left, right) - 1e-6 <= a <= max(left, right) + 1e-6
+                assert x[element] in (0.0, 0.5, -0.5, 2.0, 3.0)
+            with pytest.raises(tr.GradcheckError):
+                tr.gradcheck(fn, [T(x)], kinks=False)      # the strict check fails there
+        else:
+            assert rep.kink_elements == []
+            assert tr.gradcheck(fn, [T(x)], kinks=False)
+
+
+def test_kink_rule_does_not_accept_a_jump():
+    class Step(tr.Function):
+        """y = x + (x >= 0): a jump at 0, with backward 1 (wrong at the jump: no derivative)"""
+        @staticmethod
+        def forward(ctx, x):
+            return x + (x >= 0)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(tr.GradcheckError, match="change with the step: not a kink"):
+        tr.gradcheck(Step.apply, [T(np.array([0.0, 1.0]))])
+
+
+# ---------------------------------------------------------------- fast mode
+
+def test_fast_mode_passes_a_large_matmul_with_few_evaluations():
+    a, b = T(_rng(5).standard_normal((200, 150))), T(_rng(6).standard_normal((150, 100)))
+    rep = tr.gradcheck(lambda x, y: (x @ y).tanh(), [a, b], fast=True, report=True)
+    assert rep.method == "random projection (k=3, central differences)"
+    assert rep.evaluations == 1 + 2 * 3 and rep.projections == 3
+
+
+def test_fast_mode_falls_back_to_the_full_check_on_small_inputs_at_kinks():
+    x = T(np.array([[-1.0, 0.0, 2.0], [0.0, 0.5, -0.25]]))
+    rep = tr.gradcheck(lambda t: t.relu() * 2, [x], fast=True, report=True)
+    assert rep  # the projection through the kinks may disagree; the element check accepts them
+
+
+# ---------------------------------------------------------------- complex step
+
+class XExp(tr.Function):
+    """y = x exp(x), forward written for complex input;  dy/dx = (1 + x) exp(x)"""
+    complex_step = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * np.exp(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * (1 + x) * x.exp()
+
+
+class XExpWrong(XExp):
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * (1 + x) * x.exp() * (1 + 1e-9)
+
+
+def test_complex_step_is_used_when_declared_and_is_exact():
+    x = T(_rng(7).uniform(-2, 3, (4, 5)))
+    rep = tr.gradcheck(XExp.apply, [x], report=True)
+    assert rep.method == "complex step"
+    # exact to rounding: a tolerance no central difference can meet
+    assert tr.gradcheck(XExp.apply, [x], atol=1e-13, rtol=1e-13)
+    with pytest.raises(tr.GradcheckError, match="\\(central differences\\)"):
+        tr.gradcheck(XExp.apply, [x], atol=1e-13, rtol=1e-13, method="central")
+    with pytest.raises(tr.GradcheckError, match="\\(complex step\\)"):   # a 1e-9 error is seen
+        tr.gradcheck(XExpWrong.apply, [x], atol=1e-13, rtol=1e-12)
+    fast = tr.gradcheck(XExp.apply, [x], fast=True, report=True)
+    assert fast.method == "random projection (k=3, complex step)"
+
+
+def test_complex_step_needs_a_declaring_function():
+    with pytest.raises(TypeError, match="method='complex' needs fn to be SomeFunction.apply"):
+        tr.gradcheck(lambda t: t.exp(), [T([1.0])], method="complex")
+    assert tr.gradcheck(lambda t: t.exp(), [T([1.0])], report=True).method == "central differences"
+    assert tr.gradcheck(WrongSign.apply, [T([1.0])], fast=False, kinks=False, atol=10,
+                        report=True).method == "central differences"   # no complex_step declared
+
+
+# ---------------------------------------------------------------- check_op
+
+def test_check_op_on_every_backend_restores_the_backend():
+    prev = tr.get_backend()
+    tr.set_backend("cffi")
+    try:
+        seen = []
+
+        def fn(t):
+            seen.append(tr.get_backend())
+            return t.softmax(-1)
+        ref = lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True)
+        out = check_op(fn, _away((3, 4)), reference=ref, backends="all", gradgrad=True)
+        assert isinstance(out, Tensor) and out.shape == (3, 4)
+        assert set(seen) == set(BACKENDS) and tr.get_backend() == "cffi"
+        with pytest.raises(AssertionError, match="check_op \\(backend numpy\\): forward differs from the reference"):
+            check_op(fn, _away((3, 4)), reference=lambda a: ref(a) * 1.01, backends=["numpy", "pybind11"])
+        assert tr.get_backend() == "cffi"
+    finally:
+        tr.set_backend(prev)
+
+
+def test_check_op_argument_kinds():
+    x = _away((3, 4))
+    idx = np.array([2, 0, 2])
+    out = check_op(lambda t, i, s: t[i.data] * s, x, idx, 2.5, reference=lambda a, i, s: a[i] * s)
+    assert out.shape == (3, 4)
+    # a float array listed in nondiff is a constant; dtype float32 is checked in float32
+    check_op(lambda a, b: a * b, x, x + 1, nondiff=(1,), reference=np.multiply, dtype=np.float32)
+    with pytest.raises(AssertionError, match="output dtype float64 != float32"):
+        check_op(lambda a: a.astype(np.float64), x, reference=lambda a: a, dtype=np.float32)
+    with pytest.raises(AssertionError, match="fn cut the graph"):
+        check_op(lambda a: Tensor(a.data * 2), x)
+
+
+def test_check_op_with_strategies_runs_its_own_examples():
+    calls = []
+
+    def fn(a, b):
+        calls.append(a.shape)
+        return a * b
+    check_op(fn, trst.float_arrays((2, 3)), trst.float_arrays((3,)), reference=np.multiply, max_examples=5)
+    assert len(calls) >= 5 and set(calls) == {(2, 3)}
+
+
+@given(x=trst.float_arrays(trst.shapes(min_dims=1)))
+@settings(max_examples=5)
+def test_check_op_inside_given_with_arrays_and_strategies(x):
+    check_op(lambda a: a.tanh(), x, reference=np.tanh)
+    out = check_op(lambda a, b: a * b, x, trst.float_arrays(x.shape[-1:]), reference=np.multiply)
+    assert out.shape == x.shape
+
+
+# ---------------------------------------------------------------- strategies
+
+@given(x=trst.float_arrays(trst.shapes(), dtype=np.float32, min_value=0.1, max_value=0.3))
+def test_float32_arrays_are_float32_values_without_subnormals(x):
+    assert x.dtype == np.float32 and np.all((x >= np.float32(0.1)) & (x <= np.float32(0.3)))
+
+
+@given(x=trst.float_arrays(trst.shapes(min_dims=1, max_side=6), dtype=np.float32, min_value=-1e-30,
+                           max_value=1e-30))
+def test_no_subnormals_by_default(x):
+    tiny = np.finfo(np.float32).tiny
+    assert np.all((x == 0) | (np.abs(x) >= tiny))
+
+
+@given(shapes=trst.broadcastable_shapes(n=3, max_dims=3, max_side=500, max_size=20000))
+def test_sized_broadcastable_shapes(shapes):
+    result = np.broadcast_shapes(*shapes)
+    assert int(np.prod(result)) <= 20000 and len(shapes) == 3
+
+
+def test_sized_broadcastable_shapes_reach_big_sides():
+    sides = []
+
+    @given(trst.broadcastable_shapes(n=2, min_dims=1, max_dims=2, max_side=1000, max_size=100000))
+    @settings(max_examples=50, database=None)
+    def collect(shapes):
+        sides.append(max(np.broadcast_shapes(*shapes)))
+    collect()
+    assert max(sides) > 100   # hypothesis' mutually_broadcastable_shapes keeps sides tiny
+
+
+@given(a=trst.seeded_arrays(trst.shapes(min_dims=2, max_dims=2, min_side=50, max_side=400), dtype=np.float32))
+@settings(max_examples=5)
+def test_seeded_arrays(a):
+    assert a.dtype == np.float32 and a.shape[0] >= 50 and np.all(np.abs(a) <= 3)
+
+
+@given(idx=trst.index_arrays(5, shape=(12,)))
+def test_index_arrays_repeat(idx):
+    assert idx.dtype == np.int64 and np.all((idx >= -5) & (idx < 5))
+    assert len(np.unique(idx % 5)) < idx.size   # with 12 draws from a pool of < 12 values
+
+
+@given(x=trst.layouts(trst.float_arrays((3, 4))), p=trst.axis_permutations(3), s=trst.edge_shapes())
+def test_layouts_permutations_edge_shapes(x, p, s):
+    assert x.shape == (3, 4)
+    assert sorted(p) == [0, 1, 2]
+    assert len(s) <= 3
+    np.testing.assert_array_equal(Tensor(x).transpose(1, 0).data, x.T)
+
+
+def test_layouts_include_non_contiguous_views():
+    kinds = set()
+
+    @given(trst.layouts(trst.float_arrays((3, 4))))
+    @settings(max_examples=40, database=None)
+    def collect(x):
+        kinds.add((x.flags.c_contiguous, x.flags.f_contiguous))
+    collect()
+    assert (False, False) in kinds and (False, True) in kinds
