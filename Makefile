@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: demo test setup data graphviz bench bench-kernels sanitize clean
+.PHONY: demo test setup data graphviz torch bench bench-kernels sanitize clean
 
 setup: $(STAMP)
 
@@ -35,7 +35,14 @@ graphviz:
 demo: $(STAMP) data graphviz
 	$(VENV)/bin/tinygrad-rep demo --out $(OUT)
 
-test: $(STAMP)
+# PyTorch (CPU), for the optional parity tests: installed only from a wheel already on this machine,
+# never as a multi-GB download; without it those tests skip and say why.
+torch: $(STAMP)
+	@$(PY) -c "import torch" 2>/dev/null || { w=$$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -n 1); \
+	  if [ -n "$$w" ]; then $(PY) -m pip install -q "$$w" 2>&1 | grep -v "WARNING: Location" || true; \
+	  else echo "no PyTorch wheel on this machine: the PyTorch parity tests will skip"; fi; }
+
+test: $(STAMP) torch
 	CI_PROFILE=$${CI:+ci}; TINYGRAD_REP_HYPOTHESIS_PROFILE=$${TINYGRAD_REP_HYPOTHESIS_PROFILE:-$${CI_PROFILE:-dev}} \
 	  $(PY) -m pytest -q -p no:cacheprovider tests
 
