@@ -27,7 +27,7 @@ def _load(module):
 
 
 def build_parser(argv):
-    parser = argparse.ArgumentParser(prog="tinygrad-rep", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="tinygrad-rep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     # only the chosen command's module is imported, so start-up stays fast
@@ -49,15 +49,54 @@ def build_parser(argv):
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is reported in one line (with where to get help), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
+def _os_error(e, args):
+    """An OSError in one line naming the path: the file it names, else the output folder."""
+    what = e.strerror or _one_line(e) or type(e).__name__
+    if e.filename is not None:
+        return f"{e.filename}: {what}"
+    out = getattr(args, "out", None)
+    return f"{what} (writing into {out})" if out else what
+
+
 def main(argv=None):
+    """Run the command line; returns the exit status: 0 success, 1 a failed run (divergence, disk
+    full, permission denied, out of memory), 2 bad usage (a bad option, a missing file), 130 Ctrl-C.
+    Expected failures print one line on stderr, never a traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+
+    def fail(message, status):
+        print(f"tinygrad-rep: error: {_one_line(message)}", file=sys.stderr, flush=True)
+        return status
+
     try:
         return int(args._run(args) or 0)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"tinygrad-rep: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt as e:  # commands.train says where the checkpoint is
+        print(f"tinygrad-rep: {_one_line(e) or 'interrupted'}", file=sys.stderr, flush=True)
+        return 130
+    except FloatingPointError as e:  # divergence (models/training.py), NaN in the data included
+        return fail(e, 1)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as e:  # a path the user gave
+        return fail(_os_error(e, args) if e.filename is not None else e, 2)
+    except ValueError as e:  # bad options or input, named by the message
+        return fail(e, 2)
+    except MemoryError as e:
+        detail = _one_line(e)
+        return fail(f"out of memory{': ' + detail if detail else ''}; try smaller settings", 1)
+    except OSError as e:  # disk full, permission denied, read-only file system, ...
+        return fail(_os_error(e, args), 1)
 
 
 if __name__ == "__main__":

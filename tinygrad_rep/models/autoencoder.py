@@ -16,7 +16,6 @@ Variants differ only in what goes in and where the loss is taken:
              (the MLP form of a masked autoencoder: nothing is learned from visible entries).
 The command `tinygrad-rep train autoencoder` is commands/train/autoencoder.py.
 """
-import math
 import time
 
 import numpy as np
@@ -26,7 +25,7 @@ from .. import nn, optim
 from ..data import datasets, iterate_minibatches
 from ..tensor import Tensor
 from . import evaluation as ev
-from . import report
+from . import report, training
 
 KIND = "autoencoder"
 VARIANTS = ("plain", "denoising", "masked")
@@ -157,43 +156,59 @@ def load_model(folder):
 
 # ---------------------------------------------------------------------------- training
 
-def train(model, x_train, epochs, batch_size, lr, seed=0, progress=True, desc="train"):
+def train(model, x_train, epochs, batch_size, lr, seed=0, progress=True, desc="train", checkpoint=None):
     """Train `model` on the rows of x_train with Adam (cosine-decayed learning rate).
 
     Shows a progress bar (epoch, loss, samples/s) unless progress=False. Returns a dict:
     epoch_losses (mean training loss per epoch), seconds, samples_per_second, steps.
+    Non-finite data raise NonFiniteDataError naming the row; a run whose loss, gradients or
+    parameters stop being finite or explode raises DivergenceError (models/training.py).
+    checkpoint: a training.Checkpoint saved at the end of every epoch; if it holds a loaded
+    state (Checkpoint.load), training continues from it, bit-identical to an uninterrupted run.
     """
     x_train = np.ascontiguousarray(x_train, dtype=model.dtype)
+    training.check_finite_rows(x_train)
     n = len(x_train)
     steps_per_epoch = -(-n // batch_size)
     total = epochs * steps_per_epoch
     opt = optim.Adam(model.parameters(), lr=lr)
     sched = optim.CosineAnnealingLR(opt, T_max=max(total, 1))
     rng = np.random.default_rng(seed)
-    history = []
+    history, first_epoch, seen, seconds_before = [], 0, 0, 0.0
+    if checkpoint is not None and checkpoint.state is not None:
+        arrays, meta = checkpoint.state
+        training.restore_module_and_optimizer(model, opt, sched, arrays, meta)
+        training.set_rng_state(rng, meta["rng"])
+        history, first_epoch, seen, seconds_before = meta["history"], meta["epoch"], meta["seen"], meta["seconds"]
+    watch = training.DivergenceWatch(model.named_parameters(), hint="try a smaller --lr")
     model.train()
     bar = report.Progress(total, desc=desc, disable=not progress)
-    start = time.perf_counter()
-    seen = 0
-    for epoch in range(epochs):
-        epoch_loss, epoch_start = 0.0, time.perf_counter()
-        for (xb,) in iterate_minibatches(x_train, batch_size=batch_size, seed=rng):
-            loss = model.loss(xb, rng)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            value = float(loss.data)
-            epoch_loss += value * len(xb)
-            seen += len(xb)
-            rate = seen / max(time.perf_counter() - start, 1e-9)
-            bar.update(1, epoch=f"{epoch + 1}/{epochs}", loss=value, samples_per_s=round(rate))
-        history.append(epoch_loss / n)
-        if not math.isfinite(history[-1]):
-            bar.close()
-            raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {history[-1]}); "
-                                     f"try a smaller --lr")
-    bar.close()
+    bar.update(first_epoch * steps_per_epoch)
+    start = time.perf_counter() - seconds_before
+    try:
+        for epoch in range(first_epoch, epochs):
+            epoch_loss = 0.0
+            for (xb,) in iterate_minibatches(x_train, batch_size=batch_size, seed=rng):
+                loss = model.loss(xb, rng)
+                opt.zero_grad()
+                loss.backward()
+                watch.gradients(epoch + 1)
+                opt.step()
+                sched.step()
+                value = float(loss.data)
+                watch.step(value, epoch + 1)
+                epoch_loss += value * len(xb)
+                seen += len(xb)
+                rate = seen / max(time.perf_counter() - start, 1e-9)
+                bar.update(1, epoch=f"{epoch + 1}/{epochs}", loss=value, samples_per_s=round(rate))
+            history.append(epoch_loss / n)
+            if checkpoint is not None:
+                arrays, meta = training.module_and_optimizer_state(model, opt, sched)
+                checkpoint.save(arrays, {**meta, "rng": training.rng_state(rng), "epoch": epoch + 1,
+                                         "history": history, "seen": seen,
+                                         "seconds": time.perf_counter() - start})
+    finally:
+        bar.close()
     model.eval()
     seconds = time.perf_counter() - start
     return {"epoch_losses": history, "seconds": seconds, "steps": total,

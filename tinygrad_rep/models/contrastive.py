@@ -51,7 +51,7 @@ from .. import nn, optim
 from ..data import datasets, iterate_minibatches
 from ..tensor import Tensor
 from . import evaluation as ev
-from . import report
+from . import report, training
 
 KIND = "contrastive"
 # training objectives: NT-Xent (SimCLR: 2N anchors, 2N - 2 negatives each); InfoNCE in both
@@ -245,7 +245,7 @@ def lr_factor(step, total, warmup):
 
 def train(model, x_train, augmenter, epochs, batch_size, temperature=0.5, lr=1e-3, weight_decay=0.0,
           warmup_epochs=1, schedule="cosine", seed=0, progress=True, desc="simclr", objective="nt-xent",
-          margin=0.5):
+          margin=0.5, checkpoint=None):
     """Train `model` with NT-Xent on two views per image of the rows of x_train.
 
     augmenter: a callable (images, rng) -> one view (e.g. augment.Augment); batches are shuffled
@@ -254,13 +254,16 @@ def train(model, x_train, augmenter, epochs, batch_size, temperature=0.5, lr=1e-
     schedule: "cosine" (warm-up, then cosine to 0, per step) or "constant". objective, margin:
     the loss (LOSSES; NT-Xent by default) and the triplet loss's margin.
     Returns a dict: epoch_losses, lrs (per epoch, at its end), seconds, augment_seconds, steps,
-    samples_per_second. Raises FloatingPointError if the loss stops being finite.
+    samples_per_second. Non-finite data raise NonFiniteDataError naming the row; a run whose loss,
+    gradients or parameters stop being finite or explode raises DivergenceError (models/training.py).
+    checkpoint: a training.Checkpoint saved after every epoch; one holding a loaded state is resumed.
     """
     if objective not in LOSSES:
         raise ValueError(f"train: objective must be one of {LOSSES}, got {objective!r}")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"train: schedule must be 'cosine' or 'constant', got {schedule!r}")
     x_train = np.ascontiguousarray(x_train, dtype=model.dtype)
+    training.check_finite_rows(x_train)
     n = len(x_train)
     if n < 2:
         raise ValueError(f"train: SimCLR needs at least 2 images, got {n}")
@@ -273,39 +276,53 @@ def train(model, x_train, augmenter, epochs, batch_size, temperature=0.5, lr=1e-
     if schedule == "cosine":
         sched = optim.LambdaLR(opt, lambda step: lr_factor(step, total, warmup))
     rng = np.random.default_rng(seed)
-    history, lrs = [], []
+    history, lrs, first_epoch, seen, aug_seconds, seconds_before = [], [], 0, 0, 0.0, 0.0
+    if checkpoint is not None and checkpoint.state is not None:
+        arrays, meta = checkpoint.state
+        training.restore_module_and_optimizer(model, opt, sched if schedule == "cosine" else None, arrays, meta)
+        training.set_rng_state(rng, meta["rng"])
+        history, lrs, first_epoch = meta["history"], meta["lrs"], meta["epoch"]
+        seen, aug_seconds, seconds_before = meta["seen"], meta["augment_seconds"], meta["seconds"]
+    hint = "try a smaller --lr" + (" or a larger --temperature" if objective != "triplet" else "")
+    watch = training.DivergenceWatch(model.named_parameters(), hint=hint)
     model.train()
     bar = report.Progress(total, desc=desc, disable=not progress)
-    start = time.perf_counter()
-    seen, aug_seconds = 0, 0.0
-    for epoch in range(epochs):
-        epoch_loss, counted = 0.0, 0
-        for (xb,) in iterate_minibatches(x_train, batch_size=batch_size, seed=rng):
-            if len(xb) < 2:
-                bar.update(1)
-                continue
-            t0 = time.perf_counter()
-            v1, v2 = augmenter(xb, rng), augmenter(xb, rng)
-            aug_seconds += time.perf_counter() - t0
-            loss = model.loss(v1, v2, temperature, objective, margin)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if schedule == "cosine":
-                sched.step()
-            value = float(loss.data)
-            epoch_loss += value * len(xb)
-            counted += len(xb)
-            seen += len(xb)
-            rate = seen / max(time.perf_counter() - start, 1e-9)
-            bar.update(1, epoch=f"{epoch + 1}/{epochs}", loss=value, images_per_s=round(rate))
-        history.append(epoch_loss / max(counted, 1))
-        lrs.append(opt.param_groups[0]["lr"])
-        if not math.isfinite(history[-1]):
-            bar.close()
-            raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {history[-1]}); "
-                                     f"try a smaller --lr or a larger --temperature")
-    bar.close()
+    bar.update(first_epoch * steps_per_epoch)
+    start = time.perf_counter() - seconds_before
+    try:
+        for epoch in range(first_epoch, epochs):
+            epoch_loss, counted = 0.0, 0
+            for (xb,) in iterate_minibatches(x_train, batch_size=batch_size, seed=rng):
+                if len(xb) < 2:
+                    bar.update(1)
+                    continue
+                t0 = time.perf_counter()
+                v1, v2 = augmenter(xb, rng), augmenter(xb, rng)
+                aug_seconds += time.perf_counter() - t0
+                loss = model.loss(v1, v2, temperature, objective, margin)
+                opt.zero_grad()
+                loss.backward()
+                watch.gradients(epoch + 1)
+                opt.step()
+                if schedule == "cosine":
+                    sched.step()
+                value = float(loss.data)
+                watch.step(value, epoch + 1)
+                epoch_loss += value * len(xb)
+                counted += len(xb)
+                seen += len(xb)
+                rate = seen / max(time.perf_counter() - start, 1e-9)
+                bar.update(1, epoch=f"{epoch + 1}/{epochs}", loss=value, images_per_s=round(rate))
+            history.append(epoch_loss / max(counted, 1))
+            lrs.append(opt.param_groups[0]["lr"])
+            if checkpoint is not None:
+                arrays, meta = training.module_and_optimizer_state(model, opt,
+                                                                   sched if schedule == "cosine" else None)
+                checkpoint.save(arrays, {**meta, "rng": training.rng_state(rng), "epoch": epoch + 1,
+                                         "history": history, "lrs": lrs, "seen": seen,
+                                         "augment_seconds": aug_seconds, "seconds": time.perf_counter() - start})
+    finally:
+        bar.close()
     model.eval()
     seconds = time.perf_counter() - start
     return {"epoch_losses": history, "lrs": lrs, "seconds": seconds, "augment_seconds": aug_seconds,

@@ -17,6 +17,7 @@ from .. import functional as F
 from .. import nn, optim
 from ..autograd import no_grad
 from ..tensor import Tensor
+from .training import DivergenceWatch
 
 
 # ---------------------------------------------------------------------------- PCA
@@ -133,13 +134,16 @@ def _cycle_batches(n, batch_size, rng):
 
 def fit_classifier(model, x, y, steps, lr, batch_size=256, weight_decay=0.0, seed=0):
     """Train `model` (Tensor -> logits) with Adam on cross-entropy for `steps` minibatch steps,
-    learning rate decayed by a cosine to 0. Returns the list of losses (one per step)."""
+    learning rate decayed by a cosine to 0. Returns the list of losses (one per step); raises
+    DivergenceError (models/training.py) if training diverges."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = optim.Adam(params, lr=lr, weight_decay=weight_decay)
     sched = optim.CosineAnnealingLR(opt, T_max=max(int(steps), 1))
     rng = np.random.default_rng(seed)
     batches = _cycle_batches(len(x), min(batch_size, len(x)), rng)
     losses = []
+    watch = DivergenceWatch([(n, p) for n, p in model.named_parameters() if p.requires_grad],
+                            hint="try a smaller learning rate")
     model.train()
     for _ in range(int(steps)):
         idx = next(batches)
@@ -149,6 +153,7 @@ def fit_classifier(model, x, y, steps, lr, batch_size=256, weight_decay=0.0, see
         opt.step()
         sched.step()
         losses.append(float(loss.data))
+        watch.step(losses[-1])
     model.eval()
     return losses
 

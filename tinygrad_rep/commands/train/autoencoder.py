@@ -12,6 +12,7 @@ from ...models import autoencoder as ae
 from ...models import plots
 from ...models.report import format_table, write_json_atomic
 from .. import options
+from . import common
 
 
 def add_arguments(parser):
@@ -35,6 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--no-finetune", action="store_true", help="skip fine-tuning and from-scratch training")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="output folder")
+    common.add_run_arguments(parser)
 
 
 def settings(args):
@@ -69,7 +71,9 @@ def run(args):
     print(f"autoencoder {x_train.shape[1]}-{'-'.join(map(str, hidden))}-{m} ({s['variant']}) on "
           f"{args.data}: {len(x_train)} train / {len(x_test)} test, {epochs} epochs, batch {bs}, "
           f"lr {lr}, backend {backend.get_backend()}")
-    fit = ae.train(model, x_train, epochs, bs, lr, seed=args.seed, progress=not args.quiet)
+    ckpt = common.checkpoint_for(args, out, {"data": args.data, **s})
+    with common.interruptible(ckpt, epochs):
+        fit = ae.train(model, x_train, epochs, bs, lr, seed=args.seed, progress=not args.quiet, checkpoint=ckpt)
     t0 = time.perf_counter()
     metrics, _, zte = ae.evaluate(model, x_train, y_train, x_test, y_test, probe_steps=s["probe_steps"],
                                   finetune_steps=s["finetune_steps"], label_fraction=s["label_fraction"],
@@ -82,6 +86,7 @@ def run(args):
         "backend": backend.backend_info(),
     })
     model.save(out)
+    ckpt.remove()
     shape = ae.IMAGE_SHAPES.get(args.data)
     if shape is not None:
         plots.save_reconstruction_grid(os.path.join(out, "reconstructions.png"), x_test[:20],

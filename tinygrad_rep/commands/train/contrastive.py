@@ -15,6 +15,7 @@ from ...models import contrastive as cl
 from ...models import plots
 from ...models.report import format_table, write_json_atomic
 from .. import options
+from . import common
 
 
 def add_arguments(parser):
@@ -61,6 +62,7 @@ def add_arguments(parser):
     parser.add_argument("--no-eval", action="store_true", help="train and save only: no evaluation table")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="output folder")
+    common.add_run_arguments(parser)
 
 
 def settings(args):
@@ -111,10 +113,13 @@ def run(args):
           f"{len(x_train)} train / {len(x_test)} test images; {loss_name}, {s['epochs']} epochs, batch "
           f"{s['batch_size']} (x2 views), temperature {s['temperature']}, lr {s['lr']} ({s['schedule']}), "
           f"backend {backend.get_backend()}")
-    fit = cl.train(model, x_train, augmenter, s["epochs"], s["batch_size"], s["temperature"], s["lr"],
-                s["weight_decay"], s["warmup_epochs"], s["schedule"], seed=args.seed, progress=not args.quiet,
-                objective=s["loss"], margin=s["margin"])
+    ckpt = common.checkpoint_for(args, out, {"data": args.data, **s})
+    with common.interruptible(ckpt, s["epochs"]):
+        fit = cl.train(model, x_train, augmenter, s["epochs"], s["batch_size"], s["temperature"], s["lr"],
+                       s["weight_decay"], s["warmup_epochs"], s["schedule"], seed=args.seed,
+                       progress=not args.quiet, objective=s["loss"], margin=s["margin"], checkpoint=ckpt)
     model.save(out, data=args.data, augment=augmenter.to_dict(), temperature=s["temperature"])
+    ckpt.remove()
     metrics = {"data": args.data, "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
                "augment": augmenter.to_dict(), "seconds": fit["seconds"],
                "augment_seconds": fit["augment_seconds"], "samples_per_second": fit["samples_per_second"],

@@ -15,6 +15,7 @@ from ...models import plots
 from ...models import word2vec as w2v
 from ...models.report import write_json_atomic
 from .. import options
+from . import common
 
 
 def add_arguments(parser):
@@ -45,6 +46,7 @@ def add_arguments(parser):
     parser.add_argument("--no-eval", action="store_true", help="skip the analogy / similarity evaluation")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", default="runs/word2vec", help="output folder (default runs/word2vec)")
+    common.add_run_arguments(parser)
 
 
 def check(args):
@@ -114,11 +116,15 @@ def run(args):
     if config.objective == "softmax" and len(vocab) > 20_000:
         print(f"  note: the full softmax costs O(vocabulary) per pair; with {len(vocab):,} words "
               "consider --max-vocab or negative sampling", flush=True)
-    model = w2v.train((vocab, enc), config, progress=not args.quiet)
+    ckpt = common.checkpoint_for(args, out, {"corpus": str(corpus.path), "max_words": args.max_words,
+                                             **dataclasses.asdict(config)})
+    with common.interruptible(ckpt, config.epochs):
+        model = w2v.train((vocab, enc), config, progress=not args.quiet, checkpoint=ckpt)
     seconds = time.perf_counter() - t0
     model.stats["vocab_seconds"] += t_read
     model.stats["seconds"] = seconds
     model.save(out)
+    ckpt.remove()
     evaluation = None if args.no_eval else model.wv.evaluate()
     plot = out / "word_groups_pca.png"
     drawn = plots.plot_word_groups(model.wv, plot, title=f"word2vec on {Path(str(corpus.path)).name}: "

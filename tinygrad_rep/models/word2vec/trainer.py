@@ -14,17 +14,21 @@ from ...autograd import no_grad
 from ...ops.sgns import sgns_loss, sgns_pairs, sparse_sgd_
 from ...tensor import Tensor
 from ..report import Progress
+from ..training import DivergenceWatch, rng_state, set_rng_state
 from .config import Word2VecConfig
 from .model import Word2Vec
 from .sampling import UnigramSampler, keep_probabilities, skipgram_pairs, subsample
 from .vocabulary import EncodedCorpus, build_vocab
 
 
-def train(corpus, config=None, progress=False):
+def train(corpus, config=None, progress=False, checkpoint=None):
     """Train skip-gram word vectors on `corpus` -> Word2Vec (with .stats: times, words/s, loss).
 
     corpus: an iterable of token lists (data.Corpus, lists) or a (Vocab, EncodedCorpus) pair
     from build_vocab. progress: show a progress bar (words/s, loss) on stderr.
+    A run whose loss or vectors stop being finite or explode raises DivergenceError
+    (models/training.py). checkpoint: a training.Checkpoint saved after every epoch; one holding
+    a loaded state (Checkpoint.load) is resumed, bit-identical to an uninterrupted run.
     """
     config = (config or Word2VecConfig()).validate()
     t0 = time.perf_counter()
@@ -38,7 +42,7 @@ def train(corpus, config=None, progress=False):
     rng = np.random.default_rng(config.seed)
     model = Word2Vec(vocab, config, rng=rng)
     t1 = time.perf_counter()
-    trained = _Trainer(model, enc, rng).run(progress)
+    trained = _Trainer(model, enc, rng).run(progress, checkpoint)
     t2 = time.perf_counter()
     model.stats = {"vocab_seconds": t_vocab, "train_seconds": t2 - t1, "seconds": t2 - t0,
                    "raw_words": enc.raw_words, "corpus_words": len(enc), "vocab_size": len(vocab),
@@ -72,7 +76,7 @@ class _Trainer:
             cuts.append(max(nxt, cuts[-1] + 1))
         return list(zip(cuts[:-1], cuts[1:]))
 
-    def run(self, progress):
+    def run(self, progress, checkpoint=None):
         c, m = self.c, self.m
         n = len(self.enc)
         total = n * c.epochs
@@ -87,39 +91,63 @@ class _Trainer:
         words = pairs = 0
         loss_sum, loss_n = 0.0, 0
         last, lr = math.nan, c.lr
+        first_epoch = 0
+        if checkpoint is not None and checkpoint.state is not None:
+            arrays, meta = checkpoint.state
+            m.W_in[...], m.W_out[...] = arrays["W_in"], arrays["W_out"]
+            set_rng_state(self.rng, meta["rng"])
+            m.history = [tuple(h) for h in meta["history"]]
+            first_epoch, words, pairs = meta["epoch"], meta["words"], meta["pairs"]
+            loss_sum, loss_n, last, lr = meta["loss_sum"], meta["loss_n"], meta["last"], meta["lr"]
+            shown = round(first_epoch * n * raw_per_token)
+            bar.update(shown)
+            t0 -= meta["seconds"]
+        # the loss is checked every step (one float); the vectors, a pass over both matrices,
+        # once per chunk of the corpus
+        watch = DivergenceWatch([("W_in", m.W_in), ("W_out", m.W_out)], hint="try a smaller --lr")
         chunks = self._chunks()
         W_in_t, W_out_t = Tensor._wrap(m.W_in), Tensor._wrap(m.W_out)
-        for epoch in range(c.epochs):
-            for a, b in chunks:
-                ids, sent = self.enc.ids[a:b], self.enc.sentence[a:b]
-                if c.sample > 0:
-                    kept = subsample(ids, self.keep, self.rng)
-                    ids, sent = ids[kept], sent[kept]
-                inputs, outputs = skipgram_pairs(ids, sent, c.window, self.rng)
-                words += len(ids)
-                pairs += len(inputs)
-                if c.objective == "negative":
-                    targets = np.empty((len(outputs), 1 + c.negative), dtype=np.int64)
-                    targets[:, 0] = outputs
-                    targets[:, 1:] = self.sampler.sample(outputs, c.negative, self.rng.integers(0, 2 ** 63))
-                else:
-                    targets = outputs
-                done0 = epoch * n + a
-                P, B = len(inputs), c.batch_size
-                for s in range(0, P, B):
-                    lr = max(c.lr - (c.lr - c.min_lr) * (done0 + (b - a) * (s / P)) / total, c.min_lr)
-                    loss_sum += step(W_in_t, W_out_t, inputs[s:s + B], targets[s:s + B], lr)
-                    loss_n += min(B, P - s)
-                if loss_n:
-                    last = loss_sum / loss_n
-                done = round((epoch * n + b) * raw_per_token)
-                bar.update(done - shown, epoch=f"{epoch + 1}/{c.epochs}", loss=last, lr=lr,
-                           words_per_s=f"{done / max(time.perf_counter() - t0, 1e-9) / 1e3:.0f}k")
-                shown = done
-                if loss_n >= 1_000_000 or (epoch == c.epochs - 1 and b == n):
-                    m.history.append((epoch + 1, epoch * n + b, last, lr))
-                    loss_sum, loss_n = 0.0, 0
-        bar.close()
+        try:
+            for epoch in range(first_epoch, c.epochs):
+                for a, b in chunks:
+                    ids, sent = self.enc.ids[a:b], self.enc.sentence[a:b]
+                    if c.sample > 0:
+                        kept = subsample(ids, self.keep, self.rng)
+                        ids, sent = ids[kept], sent[kept]
+                    inputs, outputs = skipgram_pairs(ids, sent, c.window, self.rng)
+                    words += len(ids)
+                    pairs += len(inputs)
+                    if c.objective == "negative":
+                        targets = np.empty((len(outputs), 1 + c.negative), dtype=np.int64)
+                        targets[:, 0] = outputs
+                        targets[:, 1:] = self.sampler.sample(outputs, c.negative, self.rng.integers(0, 2 ** 63))
+                    else:
+                        targets = outputs
+                    done0 = epoch * n + a
+                    P, B = len(inputs), c.batch_size
+                    for s in range(0, P, B):
+                        lr = max(c.lr - (c.lr - c.min_lr) * (done0 + (b - a) * (s / P)) / total, c.min_lr)
+                        value = step(W_in_t, W_out_t, inputs[s:s + B], targets[s:s + B], lr)
+                        watch.loss(value, epoch + 1)
+                        loss_sum += value
+                        loss_n += min(B, P - s)
+                    watch.parameters(epoch + 1)
+                    if loss_n:
+                        last = loss_sum / loss_n
+                    done = round((epoch * n + b) * raw_per_token)
+                    bar.update(done - shown, epoch=f"{epoch + 1}/{c.epochs}", loss=last, lr=lr,
+                               words_per_s=f"{done / max(time.perf_counter() - t0, 1e-9) / 1e3:.0f}k")
+                    shown = done
+                    if loss_n >= 1_000_000 or (epoch == c.epochs - 1 and b == n):
+                        m.history.append((epoch + 1, epoch * n + b, last, lr))
+                        loss_sum, loss_n = 0.0, 0
+                if checkpoint is not None:
+                    checkpoint.save({"W_in": m.W_in, "W_out": m.W_out},
+                                    {"rng": rng_state(self.rng), "epoch": epoch + 1, "history": m.history,
+                                     "words": words, "pairs": pairs, "loss_sum": loss_sum, "loss_n": loss_n,
+                                     "last": last, "lr": lr, "seconds": time.perf_counter() - t0})
+        finally:
+            bar.close()
         return {"words": words, "pairs": pairs, "final_loss": last}
 
     def _step_fused(self, W_in_t, W_out_t, inp, tgt, lr):

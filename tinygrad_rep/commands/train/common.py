@@ -1,0 +1,45 @@
+"""What the three `train` commands share: --resume, the epoch checkpoint in the output folder,
+and turning Ctrl-C into one line that says where the checkpoint is.
+"""
+import contextlib
+import os
+
+from ...models.training import CHECKPOINT_FILE, Checkpoint
+from ..options import UsageError
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says where the last checkpoint is (exit status 130)."""
+
+
+def add_run_arguments(parser):
+    """--resume (and nothing else yet) for every train command."""
+    parser.add_argument("--resume", action="store_true",
+                        help=f"continue an interrupted run from {CHECKPOINT_FILE} in --out (same options)")
+
+
+def checkpoint_for(args, out, settings):
+    """The run's Checkpoint in `out`, loaded when --resume is given (UsageError if there is none,
+    or if it was made with other settings)."""
+    ckpt = Checkpoint(os.path.join(out, CHECKPOINT_FILE), settings)
+    if args.resume:
+        if not ckpt.exists():
+            raise UsageError(f"--resume: no checkpoint to resume from in {out} (no {CHECKPOINT_FILE})")
+        try:
+            ckpt.load()
+        except ValueError as e:
+            raise UsageError(f"--resume: {e}") from None
+        print(f"resuming from {ckpt.path} (after epoch {ckpt.epoch})", flush=True)
+    return ckpt
+
+
+@contextlib.contextmanager
+def interruptible(ckpt, epochs):
+    """Turn Ctrl-C inside the block into Interrupted naming the last checkpoint."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if ckpt.epoch is not None and ckpt.exists():
+            raise Interrupted(f"interrupted; the last checkpoint is {ckpt.path} (after epoch {ckpt.epoch} "
+                              f"of {epochs}); run the same command with --resume to continue") from None
+        raise Interrupted("interrupted before the first epoch ended; no checkpoint was written") from None
