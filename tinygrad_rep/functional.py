@@ -35,10 +35,12 @@ def _int_indices(x, name, upper):
 
 
 def relu(x):
+    """max(x, 0) elementwise (C kernel), as Tensor.relu."""
     return _t(x, "relu").relu()
 
 
 def sigmoid(x):
+    """1 / (1 + exp(-x)), as Tensor.sigmoid."""
     return _t(x, "sigmoid").sigmoid()
 
 
@@ -48,10 +50,12 @@ def logsigmoid(x):
 
 
 def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis` (C kernel for the last axis), as Tensor.softmax."""
     return _t(x, "softmax").softmax(axis)
 
 
 def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along `axis` (C kernel), as Tensor.log_softmax."""
     return _t(x, "log_softmax").log_softmax(axis)
 
 

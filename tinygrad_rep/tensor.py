@@ -39,6 +39,17 @@ class Tensor:
     the array is copied. Python lists and scalars become float32; numpy float32/float64 arrays
     keep their dtype (float16 is widened to float32); integer and bool arrays stay as they are
     (for indices and targets) but cannot require gradients.
+
+    Result dtypes of binary ops: two float tensors follow numpy (float32 with float64 gives
+    float64); a float tensor with an integer or bool operand keeps its float dtype (PyTorch's
+    rule); integer and bool operands follow numpy's promotion. A Python scalar takes a float
+    tensor's dtype; beside an integer tensor a Python int promotes as far as its value needs and
+    a Python float gives float32.
+
+    In place: `x += y`, `-=`, `*=`, `/=`, `zero_()`, `fill_()`, `copy_()` write into x's array
+    (inside `tr.no_grad()` for a leaf that requires grad, as an optimizer step). A graph that
+    saved x's old values then refuses to backward (RuntimeError naming the op), and so does one
+    whose saved array was written through `.data` or `numpy()`.
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "_ctx", "_hooks", "_retains_grad", "name",
@@ -46,6 +57,7 @@ class Tensor:
     __array_ufunc__ = None  # numpy defers to Tensor's reflected operators (ndarray * Tensor)
 
     def __init__(self, data, requires_grad=False, dtype=None):
+        """See the class docstring: data is copied; requires_grad only for floating point."""
         self._data = _to_array(data, dtype)
         if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self._data.dtype}")
@@ -76,10 +88,11 @@ class Tensor:
 
         Writing into it between a forward pass that saved it and that pass's backward is caught:
         the backward raises RuntimeError instead of returning a gradient of the new values. (The
-        array is compared with a copy taken when it is handed out while a graph holds it.)
+        array is compared with a byte copy taken when it is handed out while a graph holds it.)
         """
         if self._watched and self._snapshot is None:
-            self._snapshot = self._data.copy()
+            d = self._data
+            self._snapshot = (d.shape, d.dtype, d.tobytes())
         return self._data
 
     @data.setter
@@ -98,31 +111,35 @@ class Tensor:
     def _settle(self):
         """Compare the array with the copy taken when it was handed out; a change counts as an
         in-place modification (a new version)."""
-        snap, self._snapshot = self._snapshot, None
+        (shape, dtype, raw), self._snapshot = self._snapshot, None
         d = self._data
-        if snap.shape != d.shape or snap.dtype != d.dtype or not np.array_equal(
-                snap, d, equal_nan=d.dtype.kind in "fc"):
+        if shape != d.shape or dtype != d.dtype or raw != d.tobytes():  # bitwise: NaN == NaN here
             self._version += 1
 
     # ---- basic properties ----
     @property
     def shape(self):
+        """The array's shape, a tuple of ints."""
         return self._data.shape
 
     @property
     def dtype(self):
+        """The array's numpy dtype (float32 by default for lists and scalars)."""
         return self._data.dtype
 
     @property
     def ndim(self):
+        """The number of dimensions."""
         return self._data.ndim
 
     @property
     def size(self):
+        """The number of elements."""
         return self._data.size
 
     @property
     def is_leaf(self):
+        """True for a tensor made by the user (no grad_fn); leaves keep .grad after backward."""
         return self._ctx is None
 
     @property
@@ -138,6 +155,7 @@ class Tensor:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def item(self):
+        """The single element as a Python number (ValueError unless the tensor has one element)."""
         if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self._data.item()
@@ -193,12 +211,15 @@ class Tensor:
         self._retains_grad = True
 
     def requires_grad_(self, flag=True):
+        """Set requires_grad in place (floating-point tensors only) and return self."""
         if flag and self._data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
         self.requires_grad = bool(flag)
         return self
 
     def astype(self, dtype):
+        """This tensor converted to `dtype`; float-to-float casts are differentiable (the gradient
+        is cast back), others give a constant."""
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
             return self
@@ -222,7 +243,10 @@ class Tensor:
             return Tensor._wrap(np.asarray(other, dtype=_scalar_dtype(self._data.dtype, other)))
         raise TypeError(f"unsupported operand type for a Tensor op: {type(other).__name__}")
 
-    def __add__(self, other): return _binary(ops.Add, self, self._lift(other))
+    def __add__(self, other):
+        """self + other with numpy broadcasting (Tensor, array or scalar); result dtype: see the class."""
+        return _binary(ops.Add, self, self._lift(other))
+
     def __radd__(self, other): return _binary(ops.Add, self._lift(other), self)
     def __sub__(self, other): return _binary(ops.Sub, self, self._lift(other))
     def __rsub__(self, other): return _binary(ops.Sub, self._lift(other), self)
@@ -293,7 +317,10 @@ class Tensor:
         self._bump_version()
         return self
 
-    def __matmul__(self, other): return matmul(self, self._lift(other))
+    def __matmul__(self, other):
+        """self @ other with numpy's rules (1-D, 2-D, batched); runs the backend's matmul kernel."""
+        return matmul(self, self._lift(other))
+
     def __rmatmul__(self, other): return matmul(self._lift(other), self)
 
     # comparisons give bool tensors outside the graph (masks); == keeps Python identity semantics
@@ -304,14 +331,37 @@ class Tensor:
     __hash__ = object.__hash__
 
     # ---- unary math ----
-    def exp(self): return ops.Exp.apply(self)
-    def log(self): return ops.Log.apply(self)
-    def sqrt(self): return ops.Sqrt.apply(self)
-    def relu(self): return ops.ReLU.apply(self._float("relu"))
-    def sigmoid(self): return ops.Sigmoid.apply(self)
-    def logsigmoid(self): return ops.LogSigmoid.apply(self)
-    def tanh(self): return ops.Tanh.apply(self)
-    def abs(self): return ops.Abs.apply(self)
+    def exp(self):
+        """e ** x elementwise;  d/dx = exp(x)."""
+        return ops.Exp.apply(self)
+
+    def log(self):
+        """Natural logarithm elementwise (-inf at 0, NaN below);  d/dx = 1 / x."""
+        return ops.Log.apply(self)
+
+    def sqrt(self):
+        """Square root elementwise;  d/dx = 1 / (2 sqrt(x))."""
+        return ops.Sqrt.apply(self)
+
+    def relu(self):
+        """max(x, 0) elementwise (C kernel);  d/dx = 1 where x > 0, else 0."""
+        return ops.ReLU.apply(self._float("relu"))
+
+    def sigmoid(self):
+        """1 / (1 + exp(-x)), exact in both tails;  d/dx = s (1 - s)."""
+        return ops.Sigmoid.apply(self)
+
+    def logsigmoid(self):
+        """log(sigmoid(x)) = -log(1 + exp(-x)), stable for any x;  d/dx = sigmoid(-x)."""
+        return ops.LogSigmoid.apply(self)
+
+    def tanh(self):
+        """Hyperbolic tangent elementwise;  d/dx = 1 - tanh(x)^2."""
+        return ops.Tanh.apply(self)
+
+    def abs(self):
+        """|x| elementwise;  d/dx = sign(x), taken as 0 at 0."""
+        return ops.Abs.apply(self)
 
     def clamp(self, lo=None, hi=None):
         """min(max(x, lo), hi); the gradient is 1 strictly inside the bounds, else 0."""
@@ -345,9 +395,11 @@ class Tensor:
 
     # ---- reductions ----
     def sum(self, axis=None, keepdims=False):
+        """Sum over `axis` (an int, a tuple, or None for all);  the gradient is spread back evenly."""
         return ops.Sum.apply(self, axes=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
+        """Mean over `axis` (NaN over an empty axis, as numpy);  d/dx = 1 / count."""
         axes = normalize_axis(axis, self.ndim)
         count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
         return ops.Sum.apply(self, axes=axes, keepdims=keepdims) * (1.0 / count if count else np.nan)
@@ -357,6 +409,7 @@ class Tensor:
         return ops.Max.apply(self, axes=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def logsumexp(self, axis=-1, keepdims=False):
+        """log(sum(exp(x))) over `axis`, shifted by the max so it never overflows;  d/dx = softmax(x)."""
         return ops.LogSumExp.apply(self, axes=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def norm(self, axis=None, keepdims=False):
@@ -365,6 +418,7 @@ class Tensor:
 
     # ---- shape ----
     def reshape(self, *shape):
+        """The same elements in a new shape (`reshape(2, -1)` or `reshape((2, -1))`)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         try:
@@ -390,6 +444,7 @@ class Tensor:
 
     @property
     def T(self):
+        """The tensor with its axes reversed (the transpose of a matrix)."""
         return self.transpose()
 
     def expand(self, *shape):
@@ -405,9 +460,11 @@ class Tensor:
         return ops.Expand.apply(self, shape=tuple(shape))
 
     def __getitem__(self, index):
+        """x[index]: basic slices, integer arrays (repeats add up in the gradient) and boolean masks."""
         return ops.Getitem.apply(self, index=_plain_index(index))
 
     def flatten(self):
+        """The elements as a 1-D tensor."""
         return self.reshape(-1)
 
 
