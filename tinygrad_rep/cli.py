@@ -66,7 +66,7 @@ def _os_error(e, args):
     if e.filename is not None:
         return f"{e.filename}: {what}"
     out = getattr(args, "out", None)
-    return f"{what} (writing into {out})" if out else what
+    return f"{what} (writing into {out})" if out and str(out) not in what else what
 
 
 def main(argv=None):

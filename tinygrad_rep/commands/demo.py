@@ -10,6 +10,7 @@ import time
 
 from .. import backend
 from ..models.report import write_text_atomic
+from . import options
 
 
 def add_arguments(parser):
@@ -58,8 +59,7 @@ def _available(find, *args):
 
 
 def run(args):
-    out = args.out
-    os.makedirs(out, exist_ok=True)
+    out = options.output_folder(args.out)
     lines = ["# tinygrad_rep demo report", "",
              f"backend: {backend.get_backend()}; {json.dumps(backend.backend_info())}", ""]
     ok = True

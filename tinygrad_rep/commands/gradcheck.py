@@ -10,6 +10,7 @@ import numpy as np
 from .. import Tensor, backend, concat, gradcheck, stack
 from .. import functional as F
 from ..gradcheck import GradcheckError, max_gradient_error
+from . import options
 
 
 def _cases():
@@ -89,5 +90,6 @@ def add_arguments(parser):
 
 
 def run(args):
+    options.non_negative("seed", args.seed, integer=True)
     _, ok = tour(args.seed)
     return 0 if ok else 1

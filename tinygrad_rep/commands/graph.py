@@ -8,6 +8,7 @@ drawing carries its gradient norm, and writes into --out:
 import os
 
 from .. import viz
+from . import options
 from ..instruments import trace
 from ..instruments._common import write_text
 
@@ -23,8 +24,9 @@ def add_arguments(parser):
 
 def run(args):
     from ..tour import mlp_loss_graph
-    if args.batch_size <= 0:
-        raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
+    options.positive("batch-size", args.batch_size, integer=True)
+    options.non_negative("seed", args.seed, integer=True)
+    options.output_folder(args.out)
     model, loss = mlp_loss_graph(batch_size=args.batch_size, seed=args.seed)
     with trace() as t:
         loss.backward()

@@ -10,6 +10,8 @@
 import json
 from pathlib import Path
 
+from . import options
+
 
 def add_arguments(parser):
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -49,6 +51,8 @@ def _known(wv, words):
 
 
 def run(args):
+    if args.action in ("neighbors", "analogy"):
+        options.positive("-k", args.k, integer=True)
     wv = _load(args.vectors)
     if args.action == "neighbors":
         word = args.word.lower()

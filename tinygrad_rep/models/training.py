@@ -67,7 +67,7 @@ class DivergenceWatch:
         self.params = list(params)
         self.hint, self.growth = hint, float(growth)
         self.steps = 0
-        self.norms = collections.deque(maxlen=int(window) + 1)  # (step, norm) of recent checks
+        self.norms = collections.deque(maxlen=int(window))  # (step, norm) of the last checks
         self.norms.append((0, self._norm(None)))
 
     def _fail(self, what, epoch):
