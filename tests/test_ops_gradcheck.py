@@ -13,6 +13,9 @@ from tinygrad_rep.testing import check_op, strategies as trst
 from helpers import (capped, draw_arrays, np_log_softmax, np_logsigmoid, np_logsumexp, np_sigmoid,
                      np_softmax)
 
+# `pytest --tr-backend all` runs every test here once per backend (the kit's pytest plugin)
+pytestmark = pytest.mark.tr_backend
+
 # ---------------------------------------------------------------- binary arithmetic, broadcasting
 
 BINARY = [
@@ -115,7 +118,7 @@ def test_matmul_size_zero_axes(ab):
 def test_matmul_fixed_shapes(sa, sb):
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(sa), rng.standard_normal(sb)
-    check_op(lambda x, y: x @ y, a, b, reference=np.matmul)
+    check_op(lambda x, y: x @ y, a, b, reference=np.matmul, backends="all")
 
 
 def test_matmul_with_ndarray_either_side():
@@ -147,7 +150,23 @@ UNARY = [
 @pytest.mark.parametrize("name,tr_fn,np_fn,arrays", UNARY, ids=[u[0] for u in UNARY])
 @given(data=st.data())
 def test_unary(name, tr_fn, np_fn, arrays, data):
-    check_op(tr_fn, data.draw(arrays), reference=np_fn)
+    check_op(tr_fn, data.draw(arrays), reference=np_fn, backends="all")
+
+
+KINKED = [
+    ("relu", lambda t: t.relu(), lambda a: np.maximum(a, 0)),
+    ("abs", lambda t: t.abs(), np.abs),
+    ("clamp", lambda t: t.clamp(-0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5)),
+    ("max", lambda t: t.max(axis=-1), lambda a: np.max(a, axis=-1)),
+]
+
+
+@pytest.mark.parametrize("name,tr_fn,np_fn", KINKED, ids=[k[0] for k in KINKED])
+@given(x=trst.float_arrays(trst.shapes(min_dims=1), elements=st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0])))
+def test_kinked_ops_at_their_kinks(name, tr_fn, np_fn, x):
+    # values on the kinks (0, the clamp bounds) and ties for max: gradcheck accepts an analytic
+    # value between the one-sided differences there (tests/test_kit.py: and only there)
+    check_op(tr_fn, x, reference=np_fn, backends="all")
 
 
 def test_relu_zero_dimensional():
@@ -168,13 +187,13 @@ def array_and_axis(draw, min_side=1, **kw):
 @given(xa=array_and_axis(min_value=-5, max_value=5))
 def test_softmax_any_axis(xa):
     x, axis = xa
-    check_op(lambda t: t.softmax(axis), x, reference=lambda a: np_softmax(a, axis))
+    check_op(lambda t: t.softmax(axis), x, reference=lambda a: np_softmax(a, axis), backends="all")
 
 
 @given(xa=array_and_axis(min_value=-5, max_value=5))
 def test_log_softmax_any_axis(xa):
     x, axis = xa
-    check_op(lambda t: t.log_softmax(axis), x, reference=lambda a: np_log_softmax(a, axis))
+    check_op(lambda t: t.log_softmax(axis), x, reference=lambda a: np_log_softmax(a, axis), backends="all")
 
 
 def test_softmax_default_axis_is_last():

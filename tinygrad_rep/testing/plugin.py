@@ -22,7 +22,9 @@ What it does:
   the test can take the `tr_backend` fixture to see which. Without the option, marked tests run
   on the current backend; `@pytest.mark.tr_backend("numpy", "cffi")` restricts the set.
 - Failure reports trimmed to the user's own frames: frames inside the tinygrad_rep package are
-  left out of tracebacks (the frame that raised is kept), `--tr-full-trace` shows them all.
+  left out of tracebacks (the frame that raised is kept), `--tr-full-trace` shows them all. Tests
+  of the library's own source tree keep them (there they are the developer's own frames); the
+  checker's frames (gradcheck, check_op) are hidden everywhere.
 """
 import os
 import random
@@ -185,6 +187,16 @@ class _HideLibraryFrame:
         return tb.tb_frame.f_globals is not self.module_globals
 
 
+def _inside_library_checkout(item):
+    """True for tests of tinygrad_rep's own source tree (the folder holding the package): there the
+    library's frames are the developer's own, so they stay."""
+    mod = sys.modules.get("tinygrad_rep")
+    if mod is None or getattr(mod, "__file__", None) is None:
+        return False
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mod.__file__))) + os.sep
+    return os.path.abspath(str(item.path)).startswith(root)
+
+
 def _install_frame_hiding():
     for name, mod in list(sys.modules.items()):
         if mod is None or not (name == "tinygrad_rep" or name.startswith("tinygrad_rep.")):
@@ -197,7 +209,7 @@ def _install_frame_hiding():
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     if call.excinfo is not None:
-        _state["full_trace"] = item.config.getoption("tr_full_trace")
+        _state["full_trace"] = item.config.getoption("tr_full_trace") or _inside_library_checkout(item)
         _install_frame_hiding()
     outcome = yield
     report = outcome.get_result()
