@@ -1,6 +1,7 @@
 """Every trainer checkpoints at the end of each epoch and resumes from it to the same result, bit for
 bit, as the uninterrupted run with the same seed (optimizer and random state included). Interruptions
 are injected (a KeyboardInterrupt raised at the start of an epoch), never timed."""
+import json
 import os
 
 import numpy as np
@@ -162,3 +163,24 @@ def test_cli_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path, capsys, mo
     assert capsys.readouterr().err.splitlines() == [
         f"tinygrad-rep: error: --resume: {out / 'checkpoint.npz'}: the checkpoint was made with seed = 4, "
         "this run has 5; resume with the same settings"]
+
+
+def test_cli_ctrl_c_during_the_evaluation_resumes_without_training_again(tmp_path, capsys, monkeypatch):
+    argv = ["train", "autoencoder", "--data", "digits", "--epochs", "2", "--hidden", "16", "--bottleneck", "4",
+            "--no-finetune", "--quiet"]
+    assert cli.main(argv + ["--out", str(tmp_path / "whole")]) == 0
+    out = tmp_path / "cut"
+    with monkeypatch.context() as m:
+        _interrupt_at_call(m, ae, "evaluate", 1)
+        capsys.readouterr()
+        assert cli.main(argv + ["--out", str(out)]) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        f"tinygrad-rep: interrupted; the last checkpoint is {out / 'checkpoint.npz'} (after epoch 2 of 2); "
+        "run the same command with --resume to continue"]
+    with monkeypatch.context() as m:
+        _interrupt_at_call(m, ae, "iterate_minibatches", 1)  # training again would be interrupted
+        assert cli.main(argv + ["--out", str(out), "--resume"]) == 0
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    cut = json.loads((out / "metrics.json").read_text())
+    assert cut["epoch_losses"] == whole["epoch_losses"] and cut["recon_mse"] == whole["recon_mse"]
+    assert sorted(os.listdir(out)) == sorted(os.listdir(tmp_path / "whole"))

@@ -169,7 +169,7 @@ class Checkpoint:
         self.epoch = meta.get("epoch")
 
     def remove(self):
-        """Delete the checkpoint file (after the finished model is saved)."""
+        """Delete the checkpoint file (once the run it belongs to is complete)."""
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -74,29 +74,29 @@ def run(args):
     ckpt = common.checkpoint_for(args, out, {"data": args.data, **s})
     with common.interruptible(ckpt, epochs):
         fit = ae.train(model, x_train, epochs, bs, lr, seed=args.seed, progress=not args.quiet, checkpoint=ckpt)
-    t0 = time.perf_counter()
-    metrics, _, zte = ae.evaluate(model, x_train, y_train, x_test, y_test, probe_steps=s["probe_steps"],
-                                  finetune_steps=s["finetune_steps"], label_fraction=s["label_fraction"],
-                                  finetune=not args.no_finetune, seed=args.seed)
-    metrics.update({
-        "data": args.data, "variant": s["variant"], "bottleneck": m, "hidden": list(hidden),
-        "epochs": epochs, "batch_size": bs, "lr": lr, "seed": args.seed,
-        "seconds": fit["seconds"], "samples_per_second": fit["samples_per_second"],
-        "eval_seconds": time.perf_counter() - t0, "epoch_losses": fit["epoch_losses"],
-        "backend": backend.backend_info(),
-    })
-    model.save(out)
-    ckpt.remove()
-    shape = ae.IMAGE_SHAPES.get(args.data)
-    if shape is not None:
-        plots.save_reconstruction_grid(os.path.join(out, "reconstructions.png"), x_test[:20],
-                                       model.reconstruct(x_test[:20]), shape)
-    plots.save_scatter(os.path.join(out, "codes.png"), plots.project_2d(zte), y_test,
-                       title=f"{args.data}: test codes (m={m}), first two principal components",
-                       class_names=ae.CLASS_NAMES.get(args.data))
-    write_json_atomic(os.path.join(out, "metrics.json"), metrics)
-    print(summary(metrics))
-    print(f"wrote {out}/: metrics.json, model.json, weights.npz, reconstructions.png, codes.png")
+        t0 = time.perf_counter()
+        metrics, _, zte = ae.evaluate(model, x_train, y_train, x_test, y_test, probe_steps=s["probe_steps"],
+                                      finetune_steps=s["finetune_steps"], label_fraction=s["label_fraction"],
+                                      finetune=not args.no_finetune, seed=args.seed)
+        metrics.update({
+            "data": args.data, "variant": s["variant"], "bottleneck": m, "hidden": list(hidden),
+            "epochs": epochs, "batch_size": bs, "lr": lr, "seed": args.seed,
+            "seconds": fit["seconds"], "samples_per_second": fit["samples_per_second"],
+            "eval_seconds": time.perf_counter() - t0, "epoch_losses": fit["epoch_losses"],
+            "backend": backend.backend_info(),
+        })
+        model.save(out)
+        shape = ae.IMAGE_SHAPES.get(args.data)
+        if shape is not None:
+            plots.save_reconstruction_grid(os.path.join(out, "reconstructions.png"), x_test[:20],
+                                           model.reconstruct(x_test[:20]), shape)
+        plots.save_scatter(os.path.join(out, "codes.png"), plots.project_2d(zte), y_test,
+                           title=f"{args.data}: test codes (m={m}), first two principal components",
+                           class_names=ae.CLASS_NAMES.get(args.data))
+        write_json_atomic(os.path.join(out, "metrics.json"), metrics)
+        print(summary(metrics))
+        print(f"wrote {out}/: metrics.json, model.json, weights.npz, reconstructions.png, codes.png")
+        ckpt.remove()  # the run is complete: nothing to resume
     return 0
 
 

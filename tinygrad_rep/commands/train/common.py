@@ -35,7 +35,9 @@ def checkpoint_for(args, out, settings):
 
 @contextlib.contextmanager
 def interruptible(ckpt, epochs):
-    """Turn Ctrl-C inside the block into Interrupted naming the last checkpoint."""
+    """Turn Ctrl-C inside the block into Interrupted naming the last checkpoint. The checkpoint is
+    removed only when the run is complete, so Ctrl-C during the evaluation can be resumed too
+    (training is then skipped: the checkpoint is after the last epoch)."""
     try:
         yield
     except KeyboardInterrupt:

@@ -118,50 +118,50 @@ def run(args):
         fit = cl.train(model, x_train, augmenter, s["epochs"], s["batch_size"], s["temperature"], s["lr"],
                        s["weight_decay"], s["warmup_epochs"], s["schedule"], seed=args.seed,
                        progress=not args.quiet, objective=s["loss"], margin=s["margin"], checkpoint=ckpt)
-    model.save(out, data=args.data, augment=augmenter.to_dict(), temperature=s["temperature"])
-    ckpt.remove()
-    metrics = {"data": args.data, "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
-               "augment": augmenter.to_dict(), "seconds": fit["seconds"],
-               "augment_seconds": fit["augment_seconds"], "samples_per_second": fit["samples_per_second"],
-               "epoch_losses": fit["epoch_losses"], "backend": backend.backend_info()}
-    files = ["model.json", "weights.npz"]
-    rng = np.random.default_rng(args.seed + 1)
-    plots.save_augmentation_png(os.path.join(out, "augmentations.png"), x_test[:8], augmenter, rng)
-    batch = np.sort(rng.choice(len(x_test), 32, replace=False))
-    batch = batch[np.argsort(y_test[batch], kind="stable")]  # grouped by class: blocks show classes
-    sim = cl.similarity_matrix(model, x_test[batch], augmenter, rng)
-    plots.save_similarity_png(os.path.join(out, "similarity.png"), sim)
-    files += ["augmentations.png", "similarity.png"]
-    if plots.save_loss_png(os.path.join(out, "loss.png"), fit["epoch_losses"], f"SimCLR on {args.data}", loss_name):
-        files.append("loss.png")
-    n = len(sim) // 2
-    metrics["similarity_batch"] = {"images": n, "positive_mean": float(np.mean(np.diag(sim, n))),
-                                   "negative_mean": float((sim.sum() - np.trace(sim) - 2 * np.trace(sim, n))
-                                                          / (4 * n * n - 2 * n - 2 * n))}
-    if not args.no_eval:
-        if args.autoencoder == "none":
-            ae = None
-        elif args.autoencoder == "train":
-            ae = {"epochs": args.autoencoder_epochs or s["epochs"], "batch_size": s["batch_size"]}
+        model.save(out, data=args.data, augment=augmenter.to_dict(), temperature=s["temperature"])
+        metrics = {"data": args.data, "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
+                   "augment": augmenter.to_dict(), "seconds": fit["seconds"],
+                   "augment_seconds": fit["augment_seconds"], "samples_per_second": fit["samples_per_second"],
+                   "epoch_losses": fit["epoch_losses"], "backend": backend.backend_info()}
+        files = ["model.json", "weights.npz"]
+        rng = np.random.default_rng(args.seed + 1)
+        plots.save_augmentation_png(os.path.join(out, "augmentations.png"), x_test[:8], augmenter, rng)
+        batch = np.sort(rng.choice(len(x_test), 32, replace=False))
+        batch = batch[np.argsort(y_test[batch], kind="stable")]  # grouped by class: blocks show classes
+        sim = cl.similarity_matrix(model, x_test[batch], augmenter, rng)
+        plots.save_similarity_png(os.path.join(out, "similarity.png"), sim)
+        files += ["augmentations.png", "similarity.png"]
+        if plots.save_loss_png(os.path.join(out, "loss.png"), fit["epoch_losses"], f"SimCLR on {args.data}", loss_name):
+            files.append("loss.png")
+        n = len(sim) // 2
+        metrics["similarity_batch"] = {"images": n, "positive_mean": float(np.mean(np.diag(sim, n))),
+                                       "negative_mean": float((sim.sum() - np.trace(sim) - 2 * np.trace(sim, n))
+                                                              / (4 * n * n - 2 * n - 2 * n))}
+        if not args.no_eval:
+            if args.autoencoder == "none":
+                ae = None
+            elif args.autoencoder == "train":
+                ae = {"epochs": args.autoencoder_epochs or s["epochs"], "batch_size": s["batch_size"]}
+            else:
+                ae = args.autoencoder
+            t0 = time.perf_counter()
+            table, zte = cl.evaluate(model, x_train, y_train, x_test, y_test, s["label_fraction"], args.label_draws,
+                                     probe_steps=s["probe_steps"], finetune_steps=s["finetune_steps"],
+                                     finetune_steps_all=s["finetune_steps_all"], finetune=not args.no_finetune,
+                                     autoencoder=ae, seed=args.seed, progress=not args.quiet)
+            metrics.update(table)
+            metrics["eval_seconds"] = time.perf_counter() - t0
         else:
-            ae = args.autoencoder
-        t0 = time.perf_counter()
-        table, zte = cl.evaluate(model, x_train, y_train, x_test, y_test, s["label_fraction"], args.label_draws,
-                                 probe_steps=s["probe_steps"], finetune_steps=s["finetune_steps"],
-                                 finetune_steps_all=s["finetune_steps_all"], finetune=not args.no_finetune,
-                                 autoencoder=ae, seed=args.seed, progress=not args.quiet)
-        metrics.update(table)
-        metrics["eval_seconds"] = time.perf_counter() - t0
-    else:
-        zte = model.encode(x_test)
-    title = f"{args.data}: SimCLR test codes (dim {model.dim}), first two principal components"
-    if plots.save_scatter(os.path.join(out, "embeddings.png"), plots.project_2d(zte), y_test, title=title,
-                          class_names=cl.CLASS_NAMES.get(args.data)):
-        files.append("embeddings.png")
-    write_json_atomic(os.path.join(out, "metrics.json"), metrics)
-    files.insert(0, "metrics.json")
-    print(summary(metrics))
-    print(f"wrote {out}/: {', '.join(files)}")
+            zte = model.encode(x_test)
+        title = f"{args.data}: SimCLR test codes (dim {model.dim}), first two principal components"
+        if plots.save_scatter(os.path.join(out, "embeddings.png"), plots.project_2d(zte), y_test, title=title,
+                              class_names=cl.CLASS_NAMES.get(args.data)):
+            files.append("embeddings.png")
+        write_json_atomic(os.path.join(out, "metrics.json"), metrics)
+        files.insert(0, "metrics.json")
+        print(summary(metrics))
+        print(f"wrote {out}/: {', '.join(files)}")
+        ckpt.remove()  # the run is complete: nothing to resume
     return 0
 
 

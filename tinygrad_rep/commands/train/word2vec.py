@@ -120,29 +120,29 @@ def run(args):
                                              **dataclasses.asdict(config)})
     with common.interruptible(ckpt, config.epochs):
         model = w2v.train((vocab, enc), config, progress=not args.quiet, checkpoint=ckpt)
-    seconds = time.perf_counter() - t0
-    model.stats["vocab_seconds"] += t_read
-    model.stats["seconds"] = seconds
-    model.save(out)
-    ckpt.remove()
-    evaluation = None if args.no_eval else model.wv.evaluate()
-    plot = out / "word_groups_pca.png"
-    drawn = plots.plot_word_groups(model.wv, plot, title=f"word2vec on {Path(str(corpus.path)).name}: "
-                                   "2-D PCA of word groups")
-    rec = metrics_record(model, evaluation, {"corpus": str(corpus.path),
-                                             "plot": plot.name if drawn is not None else None})
-    write_json_atomic(out / "metrics.json", rec)
-    print(f"  trained in {model.stats['train_seconds']:.1f} s: {rec['words_per_second'] / 1e3:.1f}k words/s "
-          f"({rec['effective_words_per_second'] / 1e3:.1f}k after subsampling), final loss "
-          f"{_fmt(rec['final_loss'])}; whole run {seconds:.1f} s")
-    if evaluation is not None:
-        an = rec["analogy"]
-        print(f"  analogy accuracy {_fmt(an['accuracy'])} (semantic {_fmt(an['semantic'])}, syntactic "
-              f"{_fmt(an['syntactic'])}) on {an['covered']}/{an['total']} questions "
-              f"({_fmt(an['coverage'], '.1%')} covered)")
-        print(f"  WordSim-353 Spearman {_fmt(rec['wordsim353'])} ({_fmt(rec['wordsim353_coverage'], '.1%')} "
-              f"of pairs covered); SimLex-999 {_fmt(rec['simlex999'])} "
-              f"({_fmt(rec['simlex999_coverage'], '.1%')})")
-    print(f"  wrote {out}/: vectors.txt, model.json, vocab.txt, weights.npz, metrics.json"
-          + (f", {plot.name}" if drawn is not None else ""))
+        seconds = time.perf_counter() - t0
+        model.stats["vocab_seconds"] += t_read
+        model.stats["seconds"] = seconds
+        model.save(out)
+        evaluation = None if args.no_eval else model.wv.evaluate()
+        plot = out / "word_groups_pca.png"
+        drawn = plots.plot_word_groups(model.wv, plot, title=f"word2vec on {Path(str(corpus.path)).name}: "
+                                       "2-D PCA of word groups")
+        rec = metrics_record(model, evaluation, {"corpus": str(corpus.path),
+                                                 "plot": plot.name if drawn is not None else None})
+        write_json_atomic(out / "metrics.json", rec)
+        print(f"  trained in {model.stats['train_seconds']:.1f} s: {rec['words_per_second'] / 1e3:.1f}k words/s "
+              f"({rec['effective_words_per_second'] / 1e3:.1f}k after subsampling), final loss "
+              f"{_fmt(rec['final_loss'])}; whole run {seconds:.1f} s")
+        if evaluation is not None:
+            an = rec["analogy"]
+            print(f"  analogy accuracy {_fmt(an['accuracy'])} (semantic {_fmt(an['semantic'])}, syntactic "
+                  f"{_fmt(an['syntactic'])}) on {an['covered']}/{an['total']} questions "
+                  f"({_fmt(an['coverage'], '.1%')} covered)")
+            print(f"  WordSim-353 Spearman {_fmt(rec['wordsim353'])} ({_fmt(rec['wordsim353_coverage'], '.1%')} "
+                  f"of pairs covered); SimLex-999 {_fmt(rec['simlex999'])} "
+                  f"({_fmt(rec['simlex999_coverage'], '.1%')})")
+        print(f"  wrote {out}/: vectors.txt, model.json, vocab.txt, weights.npz, metrics.json"
+              + (f", {plot.name}" if drawn is not None else ""))
+        ckpt.remove()  # the run is complete: nothing to resume
     return 0
