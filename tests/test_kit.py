@@ -362,6 +362,27 @@ def test_correct_ops_pass_at_their_kinks_and_are_reported(name, fn, x, kinked, b
             assert tr.gradcheck(fn, [T(x)], kinks=False)
 
 
+class ThresholdReLU(tr.Function):
+    """relu whose backward switches at 1e-6 instead of 0: wrong for 0 < x < 1e-6 only"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.slope = (x > 1e-6).astype(x.dtype)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.slope
+
+
+def test_a_kink_closer_than_the_step_is_checked_at_a_finer_step():
+    x = T(np.array([3e-7, -4e-7, 5e-7, 2.0]))      # within eps = 1e-6 of relu's kink
+    rep = tr.gradcheck(lambda t: t.relu(), [x], report=True)
+    assert rep.near_kink_elements == [(0, (0,)), (0, (1,)), (0, (2,))] and rep.kink_elements == []
+    with pytest.raises(tr.GradcheckError) as info:
+        tr.gradcheck(ThresholdReLU.apply, [x])
+    assert tuple(info.value.element) in ((0,), (2,)) and info.value.analytic == 0.0
+
+
 def test_kink_rule_does_not_accept_a_jump():
     class Step(tr.Function):
         """y = x + (x >= 0): a jump at 0, with backward 1 (wrong at the jump: no derivative)"""
