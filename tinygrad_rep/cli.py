@@ -60,13 +60,15 @@ def _one_line(text):
     return " ".join(str(text).split())
 
 
-def _os_error(e, args):
-    """An OSError in one line naming the path: the file it names, else the output folder."""
-    what = e.strerror or _one_line(e) or type(e).__name__
+def _os_error(e, args, writing=True):
+    """An OSError in one line naming the path: the file it names, else (for a failed write) the
+    output folder. Errors raised with a message of their own keep it."""
+    if e.strerror is None:
+        return _one_line(e)
     if e.filename is not None:
-        return f"{e.filename}: {what}"
+        return f"{e.filename}: {e.strerror}"
     out = getattr(args, "out", None)
-    return f"{what} (writing into {out})" if out and str(out) not in what else what
+    return f"{e.strerror} (writing into {out})" if writing and out and str(out) not in e.strerror else e.strerror
 
 
 def main(argv=None):
@@ -89,7 +91,7 @@ def main(argv=None):
     except FloatingPointError as e:  # divergence (models/training.py), NaN in the data included
         return fail(e, 1)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as e:  # a path the user gave
-        return fail(_os_error(e, args) if e.filename is not None else e, 2)
+        return fail(_os_error(e, args, writing=False), 2)
     except ValueError as e:  # bad options or input, named by the message
         return fail(e, 2)
     except MemoryError as e:

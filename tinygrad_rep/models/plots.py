@@ -47,16 +47,18 @@ def project_2d(x):
     return np.pad(pts, ((0, 0), (0, 2 - m)))
 
 
-def save_loss_png(path, epoch_losses, title, ylabel="loss"):
-    """PNG line plot of the training loss per epoch (matplotlib; skipped with a note if missing).
+def save_loss_png(path, losses, title, ylabel="loss", x=None, xlabel="epoch"):
+    """PNG line plot of a training loss curve: one value per epoch, or at the positions `x`
+    (e.g. words trained) named by `xlabel`. matplotlib; skipped with a note if missing.
     Returns the path, or None when skipped."""
     plt = _pyplot(path)
     if plt is None:
         return None
+    x = np.arange(1, len(losses) + 1) if x is None else np.asarray(x)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ax.plot(np.arange(1, len(epoch_losses) + 1), epoch_losses, marker="o", ms=3)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{ylabel} (training, mean over the epoch)")
+    ax.plot(x, losses, marker="o", ms=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{ylabel} (training, mean over the epoch)" if xlabel == "epoch" else f"{ylabel} (training)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

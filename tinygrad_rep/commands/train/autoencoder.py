@@ -86,16 +86,24 @@ def run(args):
             "backend": backend.backend_info(),
         })
         model.save(out)
+        files = ["metrics.json", "model.json", "weights.npz"]
         shape = ae.IMAGE_SHAPES.get(args.data)
         if shape is not None:
             plots.save_reconstruction_grid(os.path.join(out, "reconstructions.png"), x_test[:20],
                                            model.reconstruct(x_test[:20]), shape)
-        plots.save_scatter(os.path.join(out, "codes.png"), plots.project_2d(zte), y_test,
-                           title=f"{args.data}: test codes (m={m}), first two principal components",
-                           class_names=ae.CLASS_NAMES.get(args.data))
+            files.append("reconstructions.png")
+        if plots.save_scatter(os.path.join(out, "codes.png"), plots.project_2d(zte), y_test,
+                              title=f"{args.data}: test codes (m={m}), first two principal components",
+                              class_names=ae.CLASS_NAMES.get(args.data)):
+            files.append("codes.png")
+        loss_name = {"plain": "reconstruction MSE", "denoising": "MSE to the clean input",
+                     "masked": "MSE on the hidden entries"}[s["variant"]]
+        if plots.save_loss_png(os.path.join(out, "loss.png"), fit["epoch_losses"],
+                               f"{s['variant']} autoencoder on {args.data}", loss_name):
+            files.append("loss.png")
         write_json_atomic(os.path.join(out, "metrics.json"), metrics)
         print(summary(metrics))
-        print(f"wrote {out}/: metrics.json, model.json, weights.npz, reconstructions.png, codes.png")
+        print(f"wrote {out}/: {', '.join(files)}")
         ckpt.remove()  # the run is complete: nothing to resume
     return 0
 

@@ -9,6 +9,8 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ... import backend
 from ...data import text
 from ...models import plots
@@ -128,8 +130,16 @@ def run(args):
         plot = out / "word_groups_pca.png"
         drawn = plots.plot_word_groups(model.wv, plot, title=f"word2vec on {Path(str(corpus.path)).name}: "
                                        "2-D PCA of word groups")
+        words = [w for _, w, _, _ in model.history]
+        loss_plot = plots.save_loss_png(out / "loss.png", [h[2] for h in model.history],
+                                        f"word2vec on {Path(str(corpus.path)).name}",
+                                        "mean SGNS loss per pair" if config.objective == "negative"
+                                        else "mean cross-entropy per pair",
+                                        x=np.asarray(words) * enc.raw_words / max(len(enc), 1),
+                                        xlabel="corpus words trained")
         rec = metrics_record(model, evaluation, {"corpus": str(corpus.path),
-                                                 "plot": plot.name if drawn is not None else None})
+                                                 "plot": plot.name if drawn is not None else None,
+                                                 "loss_plot": "loss.png" if loss_plot else None})
         write_json_atomic(out / "metrics.json", rec)
         print(f"  trained in {model.stats['train_seconds']:.1f} s: {rec['words_per_second'] / 1e3:.1f}k words/s "
               f"({rec['effective_words_per_second'] / 1e3:.1f}k after subsampling), final loss "
@@ -143,6 +153,6 @@ def run(args):
                   f"of pairs covered); SimLex-999 {_fmt(rec['simlex999'])} "
                   f"({_fmt(rec['simlex999_coverage'], '.1%')})")
         print(f"  wrote {out}/: vectors.txt, model.json, vocab.txt, weights.npz, metrics.json"
-              + (f", {plot.name}" if drawn is not None else ""))
+              + (f", {plot.name}" if drawn is not None else "") + (", loss.png" if loss_plot else ""))
         ckpt.remove()  # the run is complete: nothing to resume
     return 0
