@@ -431,10 +431,12 @@ class XExp(tr.Function):
 
 
 class XExpWrong(XExp):
+    err = 1e-9
+
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g * (1 + x) * x.exp() * (1 + 1e-9)
+        return g * (1 + x) * x.exp() * (1 + XExpWrong.err)
 
 
 def test_complex_step_is_used_when_declared_and_is_exact():
@@ -447,6 +449,11 @@ def test_complex_step_is_used_when_declared_and_is_exact():
         tr.gradcheck(XExp.apply, [x], atol=1e-13, rtol=1e-13, method="central")
     with pytest.raises(tr.GradcheckError, match="\\(complex step\\)"):   # a 1e-9 error is seen
         tr.gradcheck(XExpWrong.apply, [x], atol=1e-13, rtol=1e-12)
+    XExpWrong.err = 1e-7                    # the exact method's defaults catch 1e-7 ...
+    with pytest.raises(tr.GradcheckError, match="\\(complex step\\)"):
+        tr.gradcheck(XExpWrong.apply, [x])
+    assert tr.gradcheck(XExpWrong.apply, [x], method="central")   # ... central differences' do not
+    XExpWrong.err = 1e-9
     fast = tr.gradcheck(XExp.apply, [x], fast=True, report=True)
     assert fast.method == "random projection (k=3, complex step)"
 

@@ -50,6 +50,8 @@ _DEFAULTS = {np.dtype(np.float64): (1e-6, 1e-6, 1e-4), np.dtype(np.float32): (1e
 # smaller than the element-wise one (see gradcheck's docstring for what it buys).
 _FAST_RTOL_FACTOR = 1e-2
 _COMPLEX_H = 1e-20
+# (atol, rtol) for float64 when the numerical side is the complex step (exact to rounding)
+_COMPLEX_F64 = (1e-10, 1e-8)
 _BLOCK = 64            # fast mode: bisection stops at this many elements, then checks each one
 _FULL_FALLBACK = 4096  # fast mode: a failed projection on inputs this small re-runs the full check
 _MAX_KINK_PROBES = 2000
@@ -372,7 +374,7 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, *, kinks=True,
     Tolerances: an element passes when |analytic - numerical| <= atol + rtol * |numerical|.
     Defaults by the checked inputs' dtype: float64 eps=1e-6, atol=1e-6, rtol=1e-4 (catches a
     backward 0.1% off); float32 atol=1e-4, rtol=5e-3 (catches 2%). The numerical side is always
-    float64.
+    float64. With the complex step (exact), float64 defaults to atol=1e-10, rtol=1e-8.
 
     kinks: accept, element by element, an analytic value between the one-sided differences where
     those differ (see the module docstring); report=True lists the elements so treated.
@@ -394,6 +396,7 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, *, kinks=True,
     """
     __tracebackhide__ = True
     inputs = _as_inputs(inputs)
+    user_atol, user_rtol = atol, rtol
     eps, atol, rtol = _tolerances(inputs, eps, atol, rtol)
     if method not in ("auto", "central", "complex"):
         raise ValueError(f"gradcheck: method must be 'auto', 'central' or 'complex', got {method!r}")
@@ -404,6 +407,11 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, *, kinks=True,
             raise TypeError("gradcheck: method='complex' needs fn to be SomeFunction.apply (or a "
                             "functools.partial of it) for a Function that declares complex_step = True")
     mname = "complex step" if complex_op is not None else "central differences"
+    widest = max((x.dtype for x in inputs if x.requires_grad), key=lambda d: d.itemsize)
+    if complex_op is not None and np.dtype(widest) == np.float64:
+        # exact numerical side: only the analytic side's float64 rounding is left to allow for
+        atol = _COMPLEX_F64[0] if user_atol is None else atol
+        rtol = _COMPLEX_F64[1] if user_rtol is None else rtol
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
