@@ -71,7 +71,8 @@ def run(args):
     print(f"autoencoder {x_train.shape[1]}-{'-'.join(map(str, hidden))}-{m} ({s['variant']}) on "
           f"{args.data}: {len(x_train)} train / {len(x_test)} test, {epochs} epochs, batch {bs}, "
           f"lr {lr}, backend {backend.get_backend()}")
-    ckpt = common.checkpoint_for(args, out, {"data": args.data, **s})
+    ckpt = common.checkpoint_for(args, out, {"data": args.data, "data_path": args.data_path,
+                                             "train_images": len(x_train), **s})
     with common.interruptible(ckpt, epochs):
         fit = ae.train(model, x_train, epochs, bs, lr, seed=args.seed, progress=not args.quiet, checkpoint=ckpt)
         t0 = time.perf_counter()

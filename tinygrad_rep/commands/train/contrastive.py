@@ -113,7 +113,8 @@ def run(args):
           f"{len(x_train)} train / {len(x_test)} test images; {loss_name}, {s['epochs']} epochs, batch "
           f"{s['batch_size']} (x2 views), temperature {s['temperature']}, lr {s['lr']} ({s['schedule']}), "
           f"backend {backend.get_backend()}")
-    ckpt = common.checkpoint_for(args, out, {"data": args.data, **s})
+    ckpt = common.checkpoint_for(args, out, {"data": args.data, "data_path": args.data_path,
+                                             "train_images": len(x_train), **s})
     with common.interruptible(ckpt, s["epochs"]):
         fit = cl.train(model, x_train, augmenter, s["epochs"], s["batch_size"], s["temperature"], s["lr"],
                        s["weight_decay"], s["warmup_epochs"], s["schedule"], seed=args.seed,

@@ -119,6 +119,7 @@ def run(args):
         print(f"  note: the full softmax costs O(vocabulary) per pair; with {len(vocab):,} words "
               "consider --max-vocab or negative sampling", flush=True)
     ckpt = common.checkpoint_for(args, out, {"corpus": str(corpus.path), "max_words": args.max_words,
+                                             "corpus_words": enc.raw_words, "vocab_size": len(vocab),
                                              **dataclasses.asdict(config)})
     with common.interruptible(ckpt, config.epochs):
         model = w2v.train((vocab, enc), config, progress=not args.quiet, checkpoint=ckpt)
