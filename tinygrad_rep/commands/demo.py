@@ -38,6 +38,8 @@ def _train(kind, argv, out, keys, lines):
     print(f"\n== train {kind}: tinygrad-rep train {kind} {' '.join(argv)}")
     t0 = time.perf_counter()
     code = cli.main(["train", kind] + argv)
+    if code == 130:  # Ctrl-C stops the demo, not only the step it was in
+        raise KeyboardInterrupt
     seconds = time.perf_counter() - t0
     path = os.path.join(folder, "metrics.json")
     if code != 0 or not os.path.exists(path):
