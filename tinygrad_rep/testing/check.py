@@ -110,9 +110,15 @@ def _check_drawn(fn, args, options, max_examples):
     from hypothesis.control import currently_in_test_context
 
     if currently_in_test_context():
+        from hypothesis import note
         from hypothesis.control import current_build_context
         data = current_build_context().data
-        drawn = [data.draw(a) if _is_strategy(a) else a for a in args]
+        drawn = []
+        for k, a in enumerate(args):
+            if _is_strategy(a):
+                a = data.draw(a)
+                note(f"check_op argument {k}: {a!r}")  # shown in hypothesis' failure report
+            drawn.append(a)
         return _check(fn, drawn, **options)
     result = []
 
