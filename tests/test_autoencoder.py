@@ -203,3 +203,17 @@ def test_data_loader_errors(tmp_path):
     np.savez(broken, images=np.full((3, 64), 99), labels=np.zeros(3, int))
     with pytest.raises(ValueError, match="0..16"):
         datasets.load("digits", path=broken)
+
+
+def test_results_table_has_a_legend_and_a_reading_computed_from_it():
+    from tinygrad_rep.commands.train import autoencoder as cmd
+    metrics = {"recon_mse": 0.02, "pca_mse": 0.03, "mean_image_mse": 0.07, "bottleneck": 8, "epochs": 3,
+               "seconds": 1.0, "samples_per_second": 10.0,
+               "labels": {"all": {"labels": 1437, "probe": 0.9, "pca_probe": 0.91, "fine_tune": 0.97, "scratch": 0.96},
+                          "1%": {"labels": 18, "probe": 0.6, "pca_probe": 0.55, "fine_tune": 0.5, "scratch": 0.52}}}
+    assert cmd.reading(metrics) == ("with 1% (18 labels) the probe on the codes is 5.0 points above PCA codes of "
+                                    "the same size; with all labels 1.0 points below PCA codes; fine-tuning with "
+                                    "18 labels is 2.0 points below training from scratch")
+    lines = cmd.summary(metrics).splitlines()
+    assert lines[-3] == "| 1% (18 labels) | 0.6000 | 0.5500 | 0.5000 | 0.5200 |"
+    assert lines[-2].startswith("where probe = a linear probe (softmax regression) on the frozen autoencoder codes;")

@@ -283,3 +283,24 @@ def test_other_objectives_train(objective):
     assert np.isfinite(fit["epoch_losses"]).all() and fit["epoch_losses"][-1] < fit["epoch_losses"][0]
     with pytest.raises(ValueError, match="objective"):
         cl.train(model, x[:64], augment.preset("digits", (8, 8)), 1, 32, objective="hinge", progress=False)
+
+
+def test_results_table_has_a_legend_and_a_reading_computed_from_it():
+    from tinygrad_rep.commands.train import contrastive as cmd
+
+    def row(labels, draws, **acc):
+        return {"labels": labels, "draws": draws, **{k: {"accuracy": v} for k, v in acc.items()}}
+    metrics = {"epoch_losses": [5.0, 4.0], "seconds": 2.0, "samples_per_second": 100.0,
+               "settings": {"loss": "nt-xent"},
+               "labels": {"all": row(1437, 1, probe=0.95, untrained=0.9, raw_pixels=0.96, pca=0.95),
+                          "0.1": row(143, 3, probe=0.90, untrained=0.88, raw_pixels=0.885, pca=0.87)}}
+    assert cmd.reading(metrics) == ("with 10% (143 labels) the SimCLR probe is 1.5 points above raw pixels "
+                                    "and 2.0 points above the untrained encoder")
+    text = cmd.summary(metrics).splitlines()
+    assert text[1] == "test accuracy by label budget (the small budget: mean over 3 random draws):"
+    assert text[4:6] == ["| all (1437 labels) | 0.9500 | 0.9000 | 0.9600 | 0.9500 |",
+                         "| 10% (143 labels) | 0.9000 | 0.8800 | 0.8850 | 0.8700 |"]
+    assert text[6].startswith("where probe = a linear probe (softmax regression) on the frozen SimCLR codes; "
+                              "untrained = ")
+    metrics["labels"]["0.1"]["probe"]["accuracy"] = 0.88
+    assert cmd.reading(metrics).endswith("level with the untrained encoder (pretraining did not help in this run)")

@@ -102,6 +102,8 @@ def run(args):
         if plots.save_loss_png(os.path.join(out, "loss.png"), fit["epoch_losses"],
                                f"{s['variant']} autoencoder on {args.data}", loss_name):
             files.append("loss.png")
+        metrics["legend"] = {c: LEGEND[c] for c in LEGEND if c in metrics["labels"]["all"]}
+        metrics["reading"] = reading(metrics)
         write_json_atomic(os.path.join(out, "metrics.json"), metrics)
         print(summary(metrics))
         print(f"wrote {out}/: {', '.join(files)}")
@@ -109,13 +111,41 @@ def run(args):
     return 0
 
 
+# what each column of the results table measures (printed under it and stored in metrics.json)
+LEGEND = {
+    "probe": "a linear probe (softmax regression) on the frozen autoencoder codes",
+    "pca_probe": "the same probe on PCA codes of the same size m",
+    "fine_tune": "the autoencoder's encoder plus a linear head, all trained on the labels",
+    "scratch": "the same encoder freshly initialised, trained the same way",
+}
+
+
+def reading(metrics):
+    """One line of interpretation computed from the table: the codes against PCA's."""
+    rows = metrics["labels"]
+    few_key = next(k for k in rows if k != "all")
+    few, n = rows[few_key], rows["all"]["labels"]
+    line = (f"with {common.budget(few_key, few, n)} the probe on the codes is "
+            f"{common.compare(few['probe'], few['pca_probe'], 'PCA codes of the same size')}; with all labels "
+            f"{common.compare(rows['all']['probe'], rows['all']['pca_probe'], 'PCA codes')}")
+    if "fine_tune" in few:
+        line += (f"; fine-tuning with {few['labels']} labels is "
+                 f"{common.compare(few['fine_tune'], few['scratch'], 'training from scratch')}")
+    return line
+
+
 def summary(metrics):
-    """A short human-readable summary of a run's metrics (with the label-budget table)."""
+    """A short human-readable summary of a run's metrics: reconstruction against PCA, the
+    label-budget table with its legend, and one line reading it."""
     lines = [f"held-out reconstruction MSE {metrics['recon_mse']:.5f} vs PCA-{metrics['bottleneck']} "
              f"{metrics['pca_mse']:.5f} (mean image {metrics['mean_image_mse']:.5f})",
              f"trained {metrics['epochs']} epochs in {metrics['seconds']:.1f} s "
              f"({metrics['samples_per_second']:.0f} samples/s)"]
     cols = [c for c in ("probe", "pca_probe", "fine_tune", "scratch") if c in next(iter(metrics["labels"].values()))]
-    rows = [[f"{k} ({v['labels']})"] + [v[c] for c in cols] for k, v in metrics["labels"].items()]
+    n = metrics["labels"]["all"]["labels"]
+    rows = [[common.budget(k, v, n)] + [v[c] for c in cols] for k, v in metrics["labels"].items()]
+    lines.append("test accuracy by label budget:")
     lines.append(format_table(["labels"] + cols, rows))
+    lines += common.legend_lines(LEGEND, cols)
+    lines.append(reading(metrics))
     return "\n".join(lines)

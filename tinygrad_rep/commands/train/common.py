@@ -45,3 +45,25 @@ def interruptible(ckpt, epochs):
             raise Interrupted(f"interrupted; the last checkpoint is {ckpt.path} (after epoch {ckpt.epoch} "
                               f"of {epochs}); run the same command with --resume to continue") from None
         raise Interrupted("interrupted before the first epoch ended; no checkpoint was written") from None
+
+
+# ------------------------------------------------------------------------ results tables
+
+def budget(key, row, n_train):
+    """A label budget written one way everywhere: "all (1437 labels)", "10% (143 labels)"."""
+    if key == "all":
+        return f"all ({row['labels']} labels)"
+    return f"{row['labels'] / n_train:.0%} ({row['labels']} labels)" if n_train else f"{key} ({row['labels']} labels)"
+
+
+def compare(a, b, what):
+    """'3.1 points above raw pixels' / '0.4 points below ...' / 'level with ...' (accuracies in [0, 1])."""
+    d = 100.0 * (a - b)
+    if abs(d) < 0.05:
+        return f"level with {what}"
+    return f"{abs(d):.1f} points {'above' if d > 0 else 'below'} {what}"
+
+
+def legend_lines(legend, columns):
+    """The legend of a results table: one "name: meaning" line per column shown."""
+    return ["where " + "; ".join(f"{c} = {legend[c]}" for c in columns if c in legend)]

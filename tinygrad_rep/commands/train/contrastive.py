@@ -152,6 +152,8 @@ def run(args):
                                      autoencoder=ae, seed=args.seed, progress=not args.quiet)
             metrics.update(table)
             metrics["eval_seconds"] = time.perf_counter() - t0
+            metrics["legend"] = {m: LEGEND[m] for m in METHODS if m in metrics["labels"]["all"]}
+            metrics["reading"] = reading(metrics)
         else:
             zte = model.encode(x_test)
         title = f"{args.data}: SimCLR test codes (dim {model.dim}), first two principal components"
@@ -166,16 +168,50 @@ def run(args):
     return 0
 
 
+# what each column of the results table measures (printed under it and stored in metrics.json)
+LEGEND = {
+    "probe": "a linear probe (softmax regression) on the frozen SimCLR codes",
+    "fine_tune": "the SimCLR encoder plus a linear head, all trained on the labels",
+    "scratch": "the same encoder freshly initialised, trained the same way",
+    "untrained": "the probe on the codes of that untrained encoder (what the architecture alone gives)",
+    "raw_pixels": "the probe on the pixels",
+    "pca": "the probe on PCA codes of the same size",
+    "autoencoder": "the probe on an autoencoder's codes",
+}
+METHODS = tuple(LEGEND)
+
+
+def reading(metrics):
+    """One line of interpretation computed from the table: what pretraining bought with few labels."""
+    rows = metrics["labels"]
+    few_key = next(k for k in rows if k != "all")
+    few, n = rows[few_key], rows["all"]["labels"]
+    acc = {m: few[m]["accuracy"] for m in METHODS if m in few}
+    line = (f"with {common.budget(few_key, few, n)} the SimCLR probe is "
+            f"{common.compare(acc['probe'], acc['raw_pixels'], 'raw pixels')} and "
+            f"{common.compare(acc['probe'], acc['untrained'], 'the untrained encoder')}")
+    if "fine_tune" in acc:
+        line += f"; fine-tuning is {common.compare(acc['fine_tune'], acc['scratch'], 'training from scratch')}"
+    if acc["probe"] <= max(acc["raw_pixels"], acc["untrained"]):
+        line += " (pretraining did not help in this run)"
+    return line
+
+
 def summary(metrics):
-    """A short human-readable summary of a run's metrics (with the comparison table)."""
+    """A short human-readable summary of a run's metrics: the training loss, the comparison table
+    with its legend, and one line reading it."""
     lines = [f"trained {len(metrics['epoch_losses'])} epochs in {metrics['seconds']:.1f} s "
              f"({metrics['samples_per_second']:.0f} images/s, two views each); {metrics['settings']['loss']} loss "
              f"{metrics['epoch_losses'][0]:.4f} -> {metrics['epoch_losses'][-1]:.4f}"]
     if "labels" in metrics:
-        methods = [m for m in ("probe", "fine_tune", "scratch", "untrained", "raw_pixels", "pca", "autoencoder")
-                   if m in next(iter(metrics["labels"].values()))]
-        rows = [[f"{k} ({v['labels']})"] + [v[m]["accuracy"] for m in methods]
+        methods = [m for m in METHODS if m in next(iter(metrics["labels"].values()))]
+        n = metrics["labels"]["all"]["labels"]
+        rows = [[common.budget(k, v, n)] + [v[m]["accuracy"] for m in methods]
                 for k, v in metrics["labels"].items()]
-        lines.append("test accuracy by label budget:")
+        draws = max(v["draws"] for v in metrics["labels"].values())
+        lines.append("test accuracy by label budget"
+                     + (f" (the small budget: mean over {draws} random draws)" if draws > 1 else "") + ":")
         lines.append(format_table(["labels"] + methods, rows))
+        lines += common.legend_lines(LEGEND, methods)
+        lines.append(reading(metrics))
     return "\n".join(lines)
