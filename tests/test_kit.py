@@ -8,7 +8,7 @@ import pkgutil
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 import tinygrad_rep as tr
 import tinygrad_rep.ops as ops

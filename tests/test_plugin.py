@@ -3,10 +3,10 @@ separate pytest process on a small test folder without conftest.py."""
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,6 +103,7 @@ def test_profiles_and_the_seed(tmp_path):
 
 
 def test_registered_as_a_pytest11_entry_point_named_after_the_module():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     plugins = meta["project"]["entry-points"]["pytest11"]
     assert plugins == {"tinygrad_rep.testing.plugin": "tinygrad_rep.testing.plugin"}
