@@ -261,11 +261,11 @@ def _cotangent(out, seed):
     return np.random.default_rng(seed).standard_normal(out.shape), "vjp"
 
 
-def _describe_v(v, compared, seed, out_shape):
+def _describe_v(v, compared, seed, out_shape, note=None):
     if compared == "derivative":
         return ("compared: the plain derivative of the one-element output")
     shown = (f"v = {np.array2string(v, precision=4, separator=', ')}" if v.size <= 8
-             else f"v = np.random.default_rng({seed}).standard_normal({tuple(out_shape)})")
+             else note or f"v = np.random.default_rng({seed}).standard_normal({tuple(out_shape)})")
     return (f"compared: (vᵀJ)[element], the gradient backward returns for the cotangent v, "
             f"against the same product from the numerical Jacobian; {shown}")
 
@@ -285,6 +285,7 @@ class _Judge:
         self.method, self.compared, self.seed, self.out_shape = method, compared, seed, out_shape
         self.report = report
         self.max_error = 0.0
+        self.v_note = None
 
     def check(self, i, a_flat, js, v, context=""):
         """Check elements js (flat indices) of unique input i; a_flat: analytic values at js."""
@@ -351,7 +352,7 @@ class _Judge:
                          f"the step: not a kink (a jump or strong curvature), so no interval is accepted")
         if context:
             lines.append(context)
-        lines.append(_describe_v(v, self.compared, self.seed, self.out_shape))
+        lines.append(_describe_v(v, self.compared, self.seed, self.out_shape, self.v_note))
         err = GradcheckError("\n".join(lines), input_index=i, element=idx, analytic=a,
                              numerical=central, tolerance=tol, method=self.method,
                              compared=self.compared, v=None if self.compared == "derivative" else v,
@@ -452,8 +453,8 @@ def _fast_check(out, inputs, checked, num, judge, atol, frtol, seed, projections
         summary = (f"fast check: projection {k + 1} of {projections} failed: analytic uᵀJd {a!r}, "
                    f"numerical {n!r}, tolerance {tol:.3g} (u, d standard normal from "
                    f"np.random.default_rng([{seed}, 7]))")
-        judge.compared = "derivative" if out.size == 1 else "vjp"
-        judge.seed = f"[{seed}, 7] (projection {k + 1})"
+        judge.v_note = (f"v = u of projection {k + 1} (rng = np.random.default_rng([{seed}, 7]) draws "
+                        f"u, then d for each input, per projection)")
         if total <= _FULL_FALLBACK:
             # small enough: the full element-wise check names the worst element (and is
             # kink-aware, so a projection through a kink that is fine passes here)
