@@ -314,3 +314,10 @@ def test_argument_errors():
         tr.gradcheck(lambda a: a * 2, [Tensor([1.0])])
     with pytest.raises(TypeError, match="gradcheck: fn must return a Tensor, got ndarray"):
         tr.gradcheck(lambda a: a.data * 2, [x])
+
+
+def test_a_float32_cast_inside_fn_is_pointed_out():
+    x = Tensor(np.linspace(-1, 1, 4), requires_grad=True)
+    with pytest.raises(tr.GradcheckError, match="note: fn returned float32 on the float64 copies"):
+        tr.gradcheck(lambda t: t.astype(np.float32).exp(), [x])
+    assert tr.gradcheck(lambda t: t.astype(np.float32).exp(), [x], eps=1e-3, atol=1e-3, rtol=1e-3)

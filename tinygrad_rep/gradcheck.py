@@ -157,6 +157,7 @@ class _Numerical:
                 # C order: a Fortran-ordered input must still be perturbed one element at a time
                 self.bases[i] = np.array(x.data, dtype=np.float64, order="C")
         self.evaluations = 0
+        self.out_dtype = np.dtype(np.float64)
         self.out0 = self.evaluate()
 
     def _args(self, override=None):
@@ -182,6 +183,7 @@ class _Numerical:
                 out = self.fn(*self._args())
         if not isinstance(out, Tensor):
             raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+        self.out_dtype = out.dtype
         return np.array(out.data, dtype=np.float64)
 
     def _complex_eval(self, complex_bases):
@@ -350,6 +352,10 @@ class _Judge:
         elif kink == "unstable":
             lines.append(f"one-sided differences left {_fmt(left)}, right {_fmt(right)} change with "
                          f"the step: not a kink (a jump or strong curvature), so no interval is accepted")
+        if self.num.out_dtype.kind == "f" and self.num.out_dtype.itemsize < 8:
+            lines.append(f"note: fn returned {self.num.out_dtype} on the float64 copies, so the numerical "
+                         f"side carries {self.num.out_dtype} rounding (about 1e-7 |f| / eps): a cast "
+                         f"inside fn? pass a larger eps (1e-3) and looser atol/rtol")
         if context:
             lines.append(context)
         lines.append(_describe_v(v, self.compared, self.seed, self.out_shape, self.v_note))
