@@ -34,6 +34,10 @@ class _ThreadMode(threading.local):
 
 
 _mode = _ThreadMode()
+# How many grad-mode contexts that turn recording off are open, in all threads. While none is,
+# recording is on everywhere and apply skips the (slower) thread-local lookup.
+_off_contexts = 0
+_off_lock = threading.Lock()
 # Observers (trace, profiler, anomaly detection) see every forward and backward step.
 # The list is empty unless one of them is active, so the fast path costs one truth test.
 # Protocol: before_forward(ctx); after_forward(ctx, out, seconds); optional
@@ -50,11 +54,19 @@ class _GradMode:
         self.enabled = enabled
 
     def __enter__(self):
+        global _off_contexts
+        if not self.enabled:
+            with _off_lock:
+                _off_contexts += 1
         self._prev, _mode.grad_enabled = _mode.grad_enabled, self.enabled
         return self
 
     def __exit__(self, *exc):
+        global _off_contexts
         _mode.grad_enabled = self._prev
+        if not self.enabled:
+            with _off_lock:
+                _off_contexts -= 1
         return False
 
     def __call__(self, fn):
@@ -188,32 +200,28 @@ class Function:
                 raise TypeError(f"{cls.__name__}.apply: positional arguments must be Tensors, "
                                 f"got {type(t).__name__} (pass non-Tensor options as keywords)")
         ctx = cls(inputs)
-        args = _distinct_arrays(inputs)
+        args = [t._data for t in inputs]
+        if len(args) > 1 and (args[0] is args[1] if len(args) == 2 else len(set(map(id, args))) < len(args)):
+            args = _distinct_arrays(args)
         if _observers:
             return _apply_observed(cls, ctx, inputs, args, params)
         raw = cls.forward(ctx, *args, **params)
         out = _Tensor._wrap(raw)
         if ctx._dirty:
             _bump_dirty(ctx, args)
-        if _mode.grad_enabled and True in ctx.needs_input_grad:
+        if True in ctx.needs_input_grad and (not _off_contexts or _mode.grad_enabled):
             _link(ctx, out, args, raw)
         return out
 
 
-def _distinct_arrays(inputs):
-    """The inputs' arrays, one distinct object per position (a view where two inputs share one
-    array), so a saved array names exactly one input."""
-    args = [t._data for t in inputs]
-    n = len(args)
-    if n == 2:
-        if args[0] is args[1]:
-            args[1] = args[1].view()
-    elif n > 2 and len({id(a) for a in args}) < n:
-        seen = set()
-        for i, a in enumerate(args):
-            if id(a) in seen:
-                args[i] = a.view()
-            seen.add(id(args[i]))
+def _distinct_arrays(args):
+    """One distinct array object per input position (a view where two inputs share one array),
+    so a saved array names exactly one input."""
+    seen = set()
+    for i, a in enumerate(args):
+        if id(a) in seen:
+            args[i] = a.view()
+        seen.add(id(args[i]))
     return args
 
 
@@ -306,10 +314,6 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape) if grad.shape != shape else grad
 
 
-def _follows_grad(t):
-    return t.requires_grad
-
-
 def topological_order(roots, follow=None):
     """The tensors reachable from `roots` (through `_ctx.inputs`) for which `follow(t)` is true,
     inputs before users. `follow` defaults to "requires grad" (what backward visits); pass
@@ -317,9 +321,8 @@ def topological_order(roots, follow=None):
 
     Iterative depth-first post-order: no recursion, so graph depth is unlimited.
     """
-    follow = follow or _follows_grad
     order, visited = [], set()
-    stack = [(r, False) for r in roots if follow(r)]
+    stack = [(r, False) for r in roots if (r.requires_grad if follow is None else follow(r))]
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -331,7 +334,7 @@ def topological_order(roots, follow=None):
         stack.append((node, True))
         if node._ctx is not None:
             for parent in node._ctx.inputs:
-                if id(parent) not in visited and follow(parent):
+                if id(parent) not in visited and (parent.requires_grad if follow is None else follow(parent)):
                     stack.append((parent, False))
     return order
 
@@ -413,9 +416,11 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
             for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
                 if ig is None or not need:
                     fixed.append(None)
-                    continue
-                ig = _fix_grad(ig, inp, ctx.name, plain)
-                fixed.append(ig)
+                elif plain and type(ig) is np.ndarray and ig.shape == inp._data.shape \
+                        and ig.dtype == inp._data.dtype:
+                    fixed.append(ig)  # the common case: nothing to sum back or cast
+                else:
+                    fixed.append(_fix_grad(ig, inp, ctx.name, plain))
             if _observers:
                 seconds = time.perf_counter() - t0
                 accumulated = [ig is not None and id(inp) in grads for inp, ig in zip(ctx.inputs, fixed)]

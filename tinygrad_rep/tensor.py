@@ -472,7 +472,7 @@ def _binary(fn, a, b):
     """fn.apply(a, b), with numpy's broadcasting error restated with the op and both shapes
     (checked only after a failure, so the common path costs nothing extra)."""
     da, db = a._data.dtype, b._data.dtype
-    if da != db:
+    if da is not db and da != db:
         a, b = _promote(a, b, da, db)
     try:
         return fn.apply(a, b)
