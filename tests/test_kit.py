@@ -417,6 +417,18 @@ def test_fast_mode_falls_back_to_the_full_check_on_small_inputs_at_kinks():
     assert rep  # the projection through the kinks may disagree; the element check accepts them
 
 
+def test_fast_mode_on_a_large_input_through_kinks():
+    a = _rng(8).standard_normal((100, 80))
+    a.reshape(-1)[[10, 5000, 7000]] = 0.0           # three exact kinks in 8000 elements
+    rep = tr.gradcheck(lambda t: t.relu() * 3, [T(a)], fast=True, report=True)
+    assert {e for _, e, *_ in rep.kink_elements} <= {(0, 10), (62, 40), (87, 40)}
+    assert rep.kink_elements and rep.evaluations < 2 * a.size / 4
+    with pytest.raises(tr.GradcheckError) as info:  # slope 2 at the kinks: outside [0, 1]
+        tr.gradcheck(BadKinkReLU.apply, [T(a)], fast=True)
+    assert tuple(info.value.element) in {(0, 10), (62, 40), (87, 40)}
+    assert "the analytic value is not between them" in str(info.value)
+
+
 # ---------------------------------------------------------------- complex step
 
 class XExp(tr.Function):
