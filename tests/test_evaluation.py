@@ -202,3 +202,34 @@ def test_scatter_with_matplotlib(tmp_path):
 def test_format_table():
     text = report.format_table(["a", "b"], [["x", 0.5], ["y", float("nan")]])
     assert text.splitlines()[2] == "| x | 0.5000 |" and "n/a" in text
+
+
+def test_labelled_image_rows_and_their_plain_fallback(monkeypatch, tmp_path):
+    from tinygrad_rep.models import plots
+    inputs = np.zeros((3, 4), np.float32)
+    recons = np.ones((3, 4), np.float32)
+    if plots._pyplot(tmp_path, quiet=True) is not None:
+        path = plots.save_reconstructions(tmp_path / "r.png", inputs, recons, (2, 2), corrupted=inputs + 0.5)
+        assert _png_pixels_rgba_ok(path.read_bytes())
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the numpy-only grid, no text
+    report._noted.clear()
+    path = plots.save_reconstructions(tmp_path / "g.png", inputs, recons, (2, 2), corrupted=inputs + 0.5)
+    pix = _png_pixels(path.read_bytes())
+    scale = 64 // 2
+    assert pix.shape == (3 * (2 * scale + 1) + 1, 3 * (2 * scale + 1) + 1)  # rows: input, corrupted, recon
+    assert pix[1, 1] == 0 and pix[2 * scale + 2, 1] == 128 and pix[2 * (2 * scale + 1) + 1, 1] == 255
+
+
+def _png_pixels_rgba_ok(data):
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+def test_project_2d_uses_pca_and_pads_a_missing_component():
+    from tinygrad_rep.models import plots
+    x = np.array([[0.0, 0.0, 1.0], [2.0, 0.0, 1.0], [4.0, 0.0, 1.0]])
+    pts = plots.project_2d(x)
+    assert pts.shape == (3, 2)
+    np.testing.assert_allclose(np.abs(pts[:, 0]), [2, 0, 2], atol=1e-6)
+    np.testing.assert_allclose(pts[:, 1], 0, atol=1e-6)
+    np.testing.assert_array_equal(plots.project_2d(np.ones((1, 5))), np.zeros((1, 2)))
+    np.testing.assert_array_equal(plots.project_2d(np.arange(3.0)[:, None])[:, 1], 0)

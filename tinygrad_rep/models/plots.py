@@ -14,15 +14,20 @@ from .report import (atomic_path, encode_png, note_once, save_reconstruction_gri
                      save_scatter, tile_images, write_bytes_atomic)
 
 
-def _pyplot(path):
-    """matplotlib.pyplot on the Agg backend, or None after a one-time note naming the skipped plot."""
+def _pyplot(path, quiet=False):
+    """matplotlib.pyplot on the Agg backend, or None (after a one-time note naming the skipped
+    plot, unless `quiet`: the caller then draws a plainer version without it)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        note_once(f"note: matplotlib is not installed; skipped the plot {os.fspath(path)} "
-                  f"(pip install matplotlib)")
+        if quiet:
+            note_once("note: matplotlib is not installed; image grids are drawn without labels "
+                      "(pip install matplotlib)")
+        else:
+            note_once(f"note: matplotlib is not installed; skipped the plot {os.fspath(path)} "
+                      f"(pip install matplotlib)")
         return None
     return plt
 
@@ -78,24 +83,81 @@ def _colormap(values, lo=-1.0, hi=1.0):
     return np.round(rgb).astype(np.uint8)
 
 
-def save_similarity_png(path, sim, scale=8):
-    """PNG heat map of a similarity matrix in [-1, 1] (blue -1, white 0, red +1), each entry a
+def save_similarity_png(path, sim, scale=8, title="cosine similarity"):
+    """PNG heat map of a similarity matrix in [-1, 1] (blue -1, white 0, red +1), with a title,
+    axis labels and a colour bar (matplotlib); without matplotlib, the bare matrix, each entry a
     `scale` x `scale` block."""
-    rgb = _colormap(np.asarray(sim, dtype=np.float64))
-    rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
-    write_bytes_atomic(path, encode_png(rgb))
-    return path
+    sim = np.asarray(sim, dtype=np.float64)
+    plt = _pyplot(path, quiet=True)
+    if plt is None:
+        rgb = _colormap(sim)
+        write_bytes_atomic(path, encode_png(np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)))
+        return path
+    fig, ax = plt.subplots(figsize=(7, 5.6), dpi=100)
+    im = ax.imshow(sim, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="cosine similarity")
+    n = len(sim) // 2
+    if n and len(sim) == 2 * n:  # [view 1 of images 0..n-1, view 2 of images 0..n-1]
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_ticks([n / 2 - 0.5, 3 * n / 2 - 0.5], ["view 1", "view 2"])
+        ax.axhline(n - 0.5, color="0.3", lw=0.6)
+        ax.axvline(n - 0.5, color="0.3", lw=0.6)
+    ax.set_xlabel("projection (images in the same order in both halves)")
+    ax.set_ylabel("projection")
+    ax.set_title(title)
+    fig.tight_layout()
+    return _save_figure(plt, fig, path)
 
 
-def save_augmentation_png(path, x, augmenter, rng, views=8):
-    """PNG: each row is an image followed by `views` augmented views of it."""
+def save_image_rows(path, rows, image_shape, title="", col_labels=None):
+    """PNG grid of images: `rows` is a list of (label, images (n, H*W) in [0, 1]); each row is
+    labelled on the left, columns optionally on top (col_labels), the figure titled (matplotlib).
+    Without matplotlib the images alone are tiled (no text)."""
+    h, w = image_shape
+    plt = _pyplot(path, quiet=True)
+    if plt is None:
+        scale = max(1, 64 // max(h, w))
+        write_bytes_atomic(path, encode_png(tile_images([imgs for _, imgs in rows], (h, w), scale=scale)))
+        return path
+    n = max(len(imgs) for _, imgs in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(0.75 * n + 1.4, 0.8 * len(rows) + 0.6), squeeze=False)
+    for i, (label, imgs) in enumerate(rows):
+        for j in range(n):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(imgs):
+                ax.imshow(np.clip(np.asarray(imgs[j], np.float64).reshape(h, w), 0, 1), cmap="gray_r",
+                          vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.axis("off")
+            if i == 0 and col_labels is not None and j < len(col_labels):
+                ax.set_title(col_labels[j], fontsize=8)
+        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save_figure(plt, fig, path)
+
+
+def save_reconstructions(path, inputs, reconstructions, image_shape, corrupted=None, title="reconstructions",
+                         corrupted_label="network input"):
+    """PNG of test images above their reconstructions (rows labelled), with the corrupted network
+    input between them for the denoising and masked variants."""
+    rows = [("input", inputs)]
+    if corrupted is not None:
+        rows.append((corrupted_label, corrupted))
+    rows.append(("reconstruction", reconstructions))
+    return save_image_rows(path, rows, image_shape, title)
+
+
+def save_augmentation_png(path, x, augmenter, rng, views=8, title="augmentations"):
+    """PNG: each row is an image (the column marked "original") followed by `views` augmented views."""
     from ..data import augment
     grid = augment.view_grid(x, augmenter, rng, views)  # (n, 1 + views, H, W)
     h, w = grid.shape[2:]
-    rows = [row.reshape(len(row), h * w) for row in grid]
-    scale = max(1, 64 // max(h, w))
-    write_bytes_atomic(path, encode_png(tile_images(rows, (h, w), scale=scale)))
-    return path
+    rows = [(f"image {i}", row.reshape(len(row), h * w)) for i, row in enumerate(grid)]
+    return save_image_rows(path, rows, (h, w), title,
+                           col_labels=["original"] + [f"view {k + 1}" for k in range(views)])
 
 
 # ---------------------------------------------------------------------------- word vectors

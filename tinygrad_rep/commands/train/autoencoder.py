@@ -6,6 +6,8 @@ evaluate it against PCA, and write metrics.json, plots and the model into --out.
 import os
 import time
 
+import numpy as np
+
 from ... import backend
 from ...data import datasets
 from ...models import autoencoder as ae
@@ -90,8 +92,14 @@ def run(args):
         files = ["metrics.json", "model.json", "weights.npz"]
         shape = ae.IMAGE_SHAPES.get(args.data)
         if shape is not None:
-            plots.save_reconstruction_grid(os.path.join(out, "reconstructions.png"), x_test[:20],
-                                           model.reconstruct(x_test[:20]), shape)
+            shown = x_test[:10]
+            corrupted, _ = model.corrupt(model._rows(shown), np.random.default_rng(args.seed))
+            label = {"denoising": f"noisy input (std {model.noise:g})",
+                     "masked": f"masked input ({model.mask_ratio:.0%} hidden)"}.get(model.variant)
+            plots.save_reconstructions(os.path.join(out, "reconstructions.png"), shown,
+                                       model.reconstruct(corrupted if label else shown), shape,
+                                       corrupted=corrupted if label else None, corrupted_label=label,
+                                       title=f"{model.variant} autoencoder (m={m}) on {args.data}: test images")
             files.append("reconstructions.png")
         if plots.save_scatter(os.path.join(out, "codes.png"), plots.project_2d(zte), y_test,
                               title=f"{args.data}: test codes (m={m}), first two principal components",

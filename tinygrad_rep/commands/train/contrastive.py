@@ -126,11 +126,14 @@ def run(args):
                    "epoch_losses": fit["epoch_losses"], "backend": backend.backend_info()}
         files = ["model.json", "weights.npz"]
         rng = np.random.default_rng(args.seed + 1)
-        plots.save_augmentation_png(os.path.join(out, "augmentations.png"), x_test[:8], augmenter, rng)
+        plots.save_augmentation_png(os.path.join(out, "augmentations.png"), x_test[:8], augmenter, rng,
+                                    title=f"{args.data}: test images and SimCLR's augmented views")
         batch = np.sort(rng.choice(len(x_test), 32, replace=False))
         batch = batch[np.argsort(y_test[batch], kind="stable")]  # grouped by class: blocks show classes
         sim = cl.similarity_matrix(model, x_test[batch], augmenter, rng)
-        plots.save_similarity_png(os.path.join(out, "similarity.png"), sim)
+        plots.save_similarity_png(os.path.join(out, "similarity.png"), sim,
+                                  title=f"projections of {len(batch)} test images x 2 views\n(positives on the "
+                                        "off-diagonals; images grouped by class)")
         files += ["augmentations.png", "similarity.png"]
         if plots.save_loss_png(os.path.join(out, "loss.png"), fit["epoch_losses"], f"SimCLR on {args.data}", loss_name):
             files.append("loss.png")
