@@ -146,6 +146,7 @@ def test_fortran_ordered_input_is_perturbed_element_by_element():
     y = Tensor(np.asfortranarray(np.ones((3, 4))), requires_grad=True)
     w = Tensor(np.asfortranarray(np.arange(8.0).reshape(4, 2)), requires_grad=True)
     assert tr.gradcheck(lambda p, q: (p @ q).tanh(), [y, w])
+    assert tr.gradgradcheck(lambda p, q: (p @ q).tanh(), [y, w])
     with pytest.raises(tr.GradcheckError) as info:           # and a wrong gradient still fails
         tr.gradcheck(lambda t: WrongSquare.apply(t).sum(), [x])
     assert info.value.numerical != 0.0
@@ -159,6 +160,9 @@ def test_the_same_tensor_passed_twice():
     assert tr.gradcheck(lambda a, k, b: a * k * b, [x, c, x])
     with pytest.raises(tr.GradcheckError, match=r"input 0 \(shape \(3,\), dtype float64, also passed as input 1\)"):
         tr.gradcheck(lambda a, b: WrongSquare.apply(a) + b, [x, x])
+    # second derivatives too: the repeated tensor stays one object on the numerical side
+    assert tr.gradgradcheck(lambda a, b: (a * b).tanh(), [x, x])
+    assert tr.gradgradcheck(lambda a, k, b: (a * k * b).tanh(), [x, c, x])
 
 
 class WrongAtOneElement(tr.Function):

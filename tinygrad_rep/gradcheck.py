@@ -161,14 +161,15 @@ class _Numerical:
         self.out_dtype = np.dtype(np.float64)
         self.out0 = self.evaluate()
 
-    def _args(self, override=None):
+    def _args(self):
+        made = {}  # one Tensor per distinct input: a tensor passed twice stays one object
         args = []
         for i, x in enumerate(self.inputs):
             c = self.canon[i]
-            if override is not None and c in override:
-                args.append(override[c])
-            elif c in self.bases:
-                args.append(Tensor(self.bases[c], requires_grad=x.requires_grad and self.graph))
+            if c in self.bases:
+                if c not in made:
+                    made[c] = Tensor(self.bases[c], requires_grad=x.requires_grad and self.graph)
+                args.append(made[c])
             else:
                 args.append(x)
         return args
