@@ -420,7 +420,12 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
         features["autoencoder"] = (atr, ate, t_ae)
         ae_info = {"source": "trained here", "dim": m, "hidden": list(model.hidden), **autoencoder}
 
-    def cell(fn, draws):
+    # one bar over every (budget, method, draw) cell: the evaluation can take minutes
+    methods = len(features) + (2 if finetune else 0)
+    bar = report.Progress(sum(len(d) for d in budgets.values()) * methods, desc="evaluation",
+                          disable=not progress)
+
+    def cell(fn, draws, what):
         runs, seconds, decays = [], 0.0, []
         for idx in draws:
             res, t = _timed(fn, idx)
@@ -428,6 +433,7 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
             seconds += t
             if "weight_decay" in res:
                 decays.append(res["weight_decay"])
+            bar.update(1, method=what, accuracy=res["accuracy"])
         out = {"accuracy": float(np.mean(runs)), "seconds": seconds / len(runs)}
         if len(runs) > 1:
             out["runs"] = runs
@@ -436,19 +442,22 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
         return out
 
     table = {}
-    for name, draws in budgets.items():
-        row = {"labels": int(len(draws[0])), "draws": len(draws)}
-        for key, (ftr, fte, t_feat) in features.items():
-            row[key] = cell(lambda idx: probe(ftr[idx], y_train[idx], fte, y_test, steps=probe_steps,
-                                              seed=seed), draws)
-            row[key]["feature_seconds"] = t_feat
-        if finetune:
-            steps = finetune_steps_all if name == "all" else finetune_steps
-            for key, enc in (("fine_tune", model.encoder), ("scratch", fresh)):  # fine_tune trains a copy
-                row[key] = cell(lambda idx: ev.fine_tune(enc, d, x_train[idx], y_train[idx], x_test, y_test,
-                                                         steps=steps, seed=seed), draws)
-                row[key]["steps"] = steps
-        table[name] = row
+    try:
+        for name, draws in budgets.items():
+            row = {"labels": int(len(draws[0])), "draws": len(draws)}
+            for key, (ftr, fte, t_feat) in features.items():
+                row[key] = cell(lambda idx: probe(ftr[idx], y_train[idx], fte, y_test, steps=probe_steps,
+                                                  seed=seed), draws, f"{key} ({name})")
+                row[key]["feature_seconds"] = t_feat
+            if finetune:
+                steps = finetune_steps_all if name == "all" else finetune_steps
+                for key, enc in (("fine_tune", model.encoder), ("scratch", fresh)):  # fine_tune trains a copy
+                    row[key] = cell(lambda idx: ev.fine_tune(enc, d, x_train[idx], y_train[idx], x_test, y_test,
+                                                             steps=steps, seed=seed), draws, f"{key} ({name})")
+                    row[key]["steps"] = steps
+            table[name] = row
+    finally:
+        bar.close()
     few = table[few_name]
     out = {"label_fraction": label_fraction,
            "probe_accuracy": few["probe"]["accuracy"],

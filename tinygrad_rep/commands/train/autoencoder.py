@@ -77,6 +77,10 @@ def run(args):
                                              "train_images": len(x_train), **s})
     with common.interruptible(ckpt, epochs):
         fit = ae.train(model, x_train, epochs, bs, lr, seed=args.seed, progress=not args.quiet, checkpoint=ckpt)
+        model.save(out)
+        write_json_atomic(os.path.join(out, "metrics.json"),  # training's numbers, kept if evaluation stops
+                          {"data": args.data, "variant": s["variant"], "epochs": epochs, "seconds": fit["seconds"],
+                           "epoch_losses": fit["epoch_losses"]})
         t0 = time.perf_counter()
         metrics, _, zte = ae.evaluate(model, x_train, y_train, x_test, y_test, probe_steps=s["probe_steps"],
                                       finetune_steps=s["finetune_steps"], label_fraction=s["label_fraction"],
@@ -88,7 +92,6 @@ def run(args):
             "eval_seconds": time.perf_counter() - t0, "epoch_losses": fit["epoch_losses"],
             "backend": backend.backend_info(),
         })
-        model.save(out)
         files = ["metrics.json", "model.json", "weights.npz"]
         shape = ae.IMAGE_SHAPES.get(args.data)
         if shape is not None:

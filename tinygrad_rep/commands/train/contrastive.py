@@ -141,6 +141,7 @@ def run(args):
         metrics["similarity_batch"] = {"images": n, "positive_mean": float(np.mean(np.diag(sim, n))),
                                        "negative_mean": float((sim.sum() - np.trace(sim) - 2 * np.trace(sim, n))
                                                               / (4 * n * n - 2 * n - 2 * n))}
+        write_json_atomic(os.path.join(out, "metrics.json"), metrics)  # training's numbers, kept if stopped
         if not args.no_eval:
             if args.autoencoder == "none":
                 ae = None
