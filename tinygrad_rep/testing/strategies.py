@@ -307,8 +307,13 @@ def away_from_kinks(draw, shape=None, delta=0.1, kinks=(0.0,), distinct=False,
     size = int(np.prod(shape))
     dtype = np.dtype(dtype)
     if not distinct:
+        # at the array's own width, bounds rounded inward: a float32 value is never rounded
+        # into the forbidden ball around a kink
+        bounds = [_bounds(lo, hi, dtype) for lo, hi in intervals]
         elements = st.one_of(*[st.floats(min_value=lo, max_value=hi, allow_nan=False,
-                                         allow_infinity=False) for lo, hi in intervals])
+                                         allow_infinity=False, width=_width(dtype),
+                                         allow_subnormal=False)
+                               for lo, hi in bounds if lo <= hi])
         flat = draw(st.lists(elements, min_size=size, max_size=size))
         return np.array(flat, dtype=np.float64).reshape(shape).astype(dtype)
     span = sum(hi - lo for lo, hi in intervals)
