@@ -528,25 +528,27 @@ def _localize(inputs, checked, num, judge, atol, frtol, u, g, d, n_all, summary)
     return i, idx
 
 
-def max_gradient_error(fn, inputs, eps=None, seed=0):
-    """The largest |analytic - numerical| over all inputs and elements (for reports)."""
+def max_gradient_error(fn, inputs, eps=None, seed=0, method="central"):
+    """The largest |analytic - numerical| over all inputs and elements (for reports); method as in
+    gradcheck ("auto" uses the complex step where fn declares it)."""
     inputs = _as_inputs(inputs)
     eps, _, _ = _tolerances(inputs, eps, None, None)
     worst = 0.0
-    for _, a, num in gradient_pairs(fn, inputs, eps, seed):
+    for _, a, num in gradient_pairs(fn, inputs, eps, seed, method):
         if a.size:
             worst = max(worst, float(np.max(np.abs(a - num))))
     return worst
 
 
-def gradient_pairs(fn, inputs, eps=1e-6, seed=0):
+def gradient_pairs(fn, inputs, eps=1e-6, seed=0, method="central"):
     """Yield (input index, analytic array, numerical array) for every input that requires grad
-    (central differences of vᵀfn, v as in gradcheck)."""
+    (vᵀfn differentiated numerically, v as in gradcheck; method "central", or "auto" for the
+    complex step where fn declares it)."""
     inputs = _as_inputs(inputs)
     out = fn(*inputs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
-    num = _Numerical(fn, inputs, eps, False, None)
+    num = _Numerical(fn, inputs, eps, False, _complex_op(fn) if method != "central" else None)
     checked = [i for i, x in enumerate(inputs) if x.requires_grad and num.canon[i] == i]
     v, _ = _cotangent(out, seed)
     for i, a in zip(checked, _analytic(out, [inputs[i] for i in checked], v)):
