@@ -4,7 +4,6 @@ import numpy as np
 from hypothesis import settings
 
 
-
 def capped(n):
     """Hypothesis settings with at most n examples (never more than the active profile's)."""
     return settings(max_examples=max(1, min(settings.default.max_examples, n)))
