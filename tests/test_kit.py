@@ -599,3 +599,28 @@ def test_layouts_include_non_contiguous_views():
         kinds.add((x.flags.c_contiguous, x.flags.f_contiguous))
     collect()
     assert (False, False) in kinds and (False, True) in kinds
+
+
+class ForgetsGrad(tr.Function):
+    """loss = sum(x^2) whose backward returns 2x without multiplying by the incoming gradient:
+    exact when the loss is the last op (grad = 1), wrong inside any larger graph"""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.asarray(np.sum(x * x))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return 2 * x
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+def test_catches_a_backward_that_ignores_its_gradient(fast):
+    x = T(_away((3, 4)))
+    with pytest.raises(tr.GradcheckError) as info:
+        tr.gradcheck(ForgetsGrad.apply, [x], fast=fast)   # a one-element output: grad is 1
+    assert "backward is not linear in the gradient it receives" in str(info.value)
+    assert info.value.compared == "linearity"
+    with pytest.raises(tr.GradcheckError):
+        tr.gradcheck(lambda t: ForgetsGrad.apply(t) * 3, [x], fast=fast)  # not last: plainly wrong

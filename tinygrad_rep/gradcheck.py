@@ -19,6 +19,10 @@ is judged against a float64 reference:
 - fast=True: random projections uᵀJd against the analytic VJP for a few random u, d (two forwards
   and one backward each, whatever the size); see `gradcheck` for the failure probability.
 
+Linearity. backward must be linear in the gradient it receives: the checker also runs it with the
+cotangent scaled by -1.5. That catches a backward that ignores `grad` (or squares it), which a
+plain derivative check of a one-element output (a loss, where grad = 1) cannot see.
+
 Kinks (kinks=True, the default). Where the central difference disagrees with the analytic value,
 the checker takes the one-sided differences (f(x+eps) - f(x))/eps and (f(x) - f(x-eps))/eps. If
 they differ, and keep their values when the step is halved (a true kink, not curvature and not a
@@ -431,17 +435,47 @@ def gradcheck(fn, inputs, eps=None, atol=None, rtol=None, seed=0, *, kinks=True,
     rep = GradcheckReport(mname if not fast else f"random projection (k={projections}, {mname})", checked)
     v, compared = _cotangent(out, seed)
     judge = _Judge(num, inputs, atol, rtol, kinks, mname, compared, seed, out.shape, rep)
+    analytic = _analytic(out, [inputs[i] for i in checked], v)
+    _check_linear(out, inputs, checked, num, v, analytic, atol, rtol)
     if fast:
         _fast_check(out, inputs, checked, num, judge, atol, rtol * _FAST_RTOL_FACTOR, seed,
                     projections, rep)
     else:
-        analytic = _analytic(out, [inputs[i] for i in checked], v)
         for i, a in zip(checked, analytic):
             a_flat = a.reshape(-1)
             judge.check(i, a_flat, np.arange(a_flat.size), v)
         rep.max_error = judge.max_error
     rep.evaluations = num.evaluations
     return rep if report else True
+
+
+_LINEAR_SCALE = -1.5
+
+
+def _check_linear(out, inputs, checked, num, v, analytic, atol, rtol):
+    """backward(c g) must be c backward(g): a backward that ignores the gradient it receives (or
+    squares it) passes a plain derivative check of a one-element output, where g = 1, and is
+    wrong as soon as the op is not the last one."""
+    __tracebackhide__ = True
+    if not out.requires_grad:
+        return
+    scaled = _analytic(out, [inputs[i] for i in checked], _LINEAR_SCALE * v)
+    for i, a, b in zip(checked, analytic, scaled):
+        want = _LINEAR_SCALE * a
+        tol = atol + rtol * np.abs(want)
+        bad = ~(np.abs(b - want) <= tol)
+        if bad.any():
+            j = int(np.flatnonzero(bad.reshape(-1))[0])
+            idx = _index(a.shape, j)
+            raise GradcheckError(
+                f"gradcheck failed for {_labels(inputs, num.canon, i)}: backward is not linear in the "
+                f"gradient it receives: with the output's gradient multiplied by {_LINEAR_SCALE}, "
+                f"element {idx} became {float(b.reshape(-1)[j])!r} instead of {_LINEAR_SCALE} x "
+                f"{float(a.reshape(-1)[j])!r} = {float(want.reshape(-1)[j])!r}; does backward ignore "
+                f"(or square) its grad argument? (right only where the op is the last one)",
+                input_index=i, element=idx, analytic=float(b.reshape(-1)[j]),
+                numerical=float(want.reshape(-1)[j]), tolerance=float(tol.reshape(-1)[j]),
+                method="linearity in the incoming gradient", compared="linearity")
 
 
 def _fast_check(out, inputs, checked, num, judge, atol, frtol, seed, projections, rep):
