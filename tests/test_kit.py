@@ -624,3 +624,20 @@ def test_catches_a_backward_that_ignores_its_gradient(fast):
     assert info.value.compared == "linearity"
     with pytest.raises(tr.GradcheckError):
         tr.gradcheck(lambda t: ForgetsGrad.apply(t) * 3, [x], fast=fast)  # not last: plainly wrong
+
+
+def test_check_op_without_reference_compares_the_backends():
+    class BackendDependent(tr.Function):
+        """y = 2x, except on the cffi backend (a planted binding bug)"""
+        @staticmethod
+        def forward(ctx, x):
+            return x * (2.0 if tr.get_backend() != "cffi" else 2.001)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2.0
+
+    x = _away((2, 3))
+    check_op(BackendDependent.apply, x, backends=["numpy", "pybind11"], grad=False)
+    with pytest.raises(AssertionError, match="check_op \\(backend cffi\\): forward differs from backend numpy's"):
+        check_op(BackendDependent.apply, x, backends="all", grad=False)

@@ -91,7 +91,8 @@ def check_op(fn, *args, reference=None, grad=True, gradgrad=False, backends=None
       `max_examples` examples, default the active profile's).
     reference: optional callable given the same arguments as float64 ndarrays (Tensors unwrapped);
       the output must match it in shape, dtype (`dtype`, unless expect_dtype=False) and values
-      (assert_allclose with rtol/atol: 1e-7/1e-9 for float64, 2e-5/1e-6 for float32).
+      (assert_allclose with rtol/atol: 1e-7/1e-9 for float64, 2e-5/1e-6 for float32). Without
+      one, several backends must agree with the first.
     grad: check every input that requires grad with tr.gradcheck (eps, grad_atol, grad_rtol,
       kinks as there; fast=None uses the random-projection check above 2048 checked elements,
       True/False forces it). gradgrad: also tr.gradgradcheck.
@@ -154,7 +155,7 @@ def _check(fn, args, reference, grad, gradgrad, backends, dtype, nondiff, rtol, 
         expected = np.asarray(reference(*_reference_args(args)))
     floats = any(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in args)
     previous = _backend.get_backend()
-    out = None
+    out = first = None
     try:
         for name in _backends(backends):
             if name is not None:
@@ -164,6 +165,15 @@ def _check(fn, args, reference, grad, gradgrad, backends, dtype, nondiff, rtol, 
             out = fn(*tensors)
             if not isinstance(out, Tensor):
                 raise AssertionError(f"{where}fn must return a Tensor, got {type(out).__name__}")
+            if expected is None and first is not None:
+                # no reference: the backends must agree with the first one
+                try:
+                    np.testing.assert_allclose(np.asarray(out.data, dtype=np.float64), first[1],
+                                               rtol=rtol, atol=atol, equal_nan=True)
+                except AssertionError as e:
+                    raise AssertionError(f"{where}forward differs from backend {first[0]}'s{e}") from None
+            if first is None:
+                first = (_backend.get_backend(), np.array(out.data, dtype=np.float64))
             if expected is not None:
                 if out.shape != expected.shape:
                     raise AssertionError(f"{where}output shape {out.shape} != reference shape {expected.shape}")
