@@ -108,12 +108,15 @@ def test_watch_allows_steady_growth_but_not_a_jump():
 
 # ------------------------------------------------------------------------- 17: expected failures
 
-def test_disk_full_during_a_save_is_one_line(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("argv", [AE, CL, "w2v"])
+def test_disk_full_during_a_save_is_one_line(tmp_path, capsys, monkeypatch, corpus, argv):
+    argv = w2v(corpus) if argv == "w2v" else argv
+
     def replace(src, dst):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     monkeypatch.setattr(os, "replace", replace)
     out = tmp_path / "a"
-    code, _, err = run(capsys, AE + ["--out", str(out)])
+    code, _, err = run(capsys, argv + ["--out", str(out)])
     assert code == 1
     assert err == [f"tinygrad-rep: error: No space left on device (writing into {out})"]
     assert os.listdir(out) == []  # the temporary file of the failed write is gone too
