@@ -205,9 +205,21 @@ def test_leaf_gradients_do_not_share_memory():
     assert not np.shares_memory(a.grad.data, b.grad.data)
     a.grad.data *= 5
     np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+    # slices of one gradient reach the inputs of a concat; a view of b's gradient reaches c
+    p, q = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0], requires_grad=True)
+    tr.concat([p, q]).sum().backward()
+    assert not np.shares_memory(p.grad.data, q.grad.data)
     c = Tensor([1.0, 2.0], requires_grad=True)
-    c.reshape(2, 1).sum().backward()         # a gradient that reached c as a view
-    assert c.grad.data.flags.owndata and c.grad.data.flags.writeable
+    d = Tensor([[1.0], [1.0]], requires_grad=True)
+    (c.reshape(2, 1) + d).sum().backward()
+    assert not np.shares_memory(c.grad.data, d.grad.data) and c.grad.data.flags.writeable
+    # the caller's gradient is not kept as a .grad
+    e = Tensor([1.0, 2.0], requires_grad=True)
+    upstream = Tensor([5.0, 6.0])
+    (e * 1.0).backward(upstream)
+    e2 = Tensor([1.0, 2.0], requires_grad=True)
+    e2.reshape(2).backward(upstream)
+    assert not np.shares_memory(e2.grad.data, upstream.data)
 
 
 def test_grad_of_the_same_input_twice_returns_it_twice():

@@ -27,17 +27,13 @@ import weakref
 import numpy as np
 
 
-class _ThreadMode(threading.local):
-    """Grad mode is per thread (as in PyTorch): a no_grad in one thread, or a backward running
-    there, never switches recording off in another."""
-    grad_enabled = True
-
-
-_mode = _ThreadMode()
-# How many grad-mode contexts that turn recording off are open, in all threads. While none is,
-# recording is on everywhere and apply skips the (slower) thread-local lookup.
-_off_contexts = 0
-_off_lock = threading.Lock()
+# Grad mode is per thread (as in PyTorch): a no_grad in one thread, or a backward running there,
+# never switches recording off in another. Only threads with recording off are listed (setting and
+# popping one key is atomic), so an empty dict means "recording everywhere": apply, which asks on
+# every op, then needs no lookup at all; a dict keyed by thread id is also cheaper than a
+# threading.local.
+_disabled_in = {}
+_thread_id = threading.get_ident
 # Observers (trace, profiler, anomaly detection) see every forward and backward step.
 # The list is empty unless one of them is active, so the fast path costs one truth test.
 # Protocol: before_forward(ctx); after_forward(ctx, out, seconds); optional
@@ -54,19 +50,13 @@ class _GradMode:
         self.enabled = enabled
 
     def __enter__(self):
-        global _off_contexts
-        if not self.enabled:
-            with _off_lock:
-                _off_contexts += 1
-        self._prev, _mode.grad_enabled = _mode.grad_enabled, self.enabled
+        tid = _thread_id()
+        self._prev = _disabled_in.get(tid, True)
+        _set_mode(tid, self.enabled)
         return self
 
     def __exit__(self, *exc):
-        global _off_contexts
-        _mode.grad_enabled = self._prev
-        if not self.enabled:
-            with _off_lock:
-                _off_contexts -= 1
+        _set_mode(_thread_id(), self._prev)
         return False
 
     def __call__(self, fn):
@@ -96,11 +86,19 @@ def set_grad_enabled(enabled):
 
 def is_grad_enabled():
     """Whether operations in the calling thread record the graph."""
-    return _mode.grad_enabled
+    return _disabled_in.get(_thread_id(), True)
 
 
-# Where a saved value came from; resolved once, when forward returns.
-_INPUT, _OUTPUT, _CONST = 0, 1, 2
+def _set_mode(tid, enabled):
+    if enabled:
+        _disabled_in.pop(tid, None)
+    else:
+        _disabled_in[tid] = False
+
+
+# What a saved value is, resolved once when forward returns: the node's output (_OUTPUT), a
+# constant (None), or input i as (tensor, its version then, i).
+_OUTPUT = "output"
 
 
 class Function:
@@ -136,14 +134,12 @@ class Function:
     """
 
     array_backward = None  # an op may define one; see the module docstring
-    _dirty = ()
+    _saved = _links = _dirty = ()  # instance attributes once set; these defaults save the stores
+    _out = None
 
     def __init__(self, inputs):
         self.inputs = inputs
         self.needs_input_grad = tuple([t.requires_grad for t in inputs])
-        self._saved = ()
-        self._links = ()
-        self._out = None
 
     def save_for_backward(self, *arrays):
         """Keep arrays (inputs, the output, or intermediates) for backward."""
@@ -166,13 +162,11 @@ class Function:
             return tuple(_Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in self._saved)
         out = self._out() if self._out is not None else None
         result = []
-        for a, (kind, i, _) in zip(self._saved, self._links):
-            if kind == _INPUT:
-                result.append(self.inputs[i])
-            elif kind == _OUTPUT and out is not None:
-                result.append(out)
-            else:
+        for a, link in zip(self._saved, self._links):
+            if link is None or (link is _OUTPUT and out is None):
                 result.append(_Tensor._wrap(np.asarray(a)) if isinstance(a, (np.ndarray, np.generic)) else a)
+            else:
+                result.append(out if link is _OUTPUT else link[0])
         return tuple(result)
 
     @property
@@ -201,7 +195,11 @@ class Function:
                                 f"got {type(t).__name__} (pass non-Tensor options as keywords)")
         ctx = cls(inputs)
         args = [t._data for t in inputs]
-        if len(args) > 1 and (args[0] is args[1] if len(args) == 2 else len(set(map(id, args))) < len(args)):
+        n = len(args)
+        if n == 2:
+            if args[0] is args[1]:
+                args[1] = args[1].view()
+        elif n > 2:
             args = _distinct_arrays(args)
         if _observers:
             return _apply_observed(cls, ctx, inputs, args, params)
@@ -209,14 +207,14 @@ class Function:
         out = _Tensor._wrap(raw)
         if ctx._dirty:
             _bump_dirty(ctx, args)
-        if True in ctx.needs_input_grad and (not _off_contexts or _mode.grad_enabled):
+        if True in ctx.needs_input_grad and (not _disabled_in or _disabled_in.get(_thread_id(), True)):
             _link(ctx, out, args, raw)
         return out
 
 
 def _distinct_arrays(args):
     """One distinct array object per input position (a view where two inputs share one array),
-    so a saved array names exactly one input."""
+    so a saved array names exactly one input. (apply does the two-input case inline.)"""
     seen = set()
     for i, a in enumerate(args):
         if id(a) in seen:
@@ -244,7 +242,8 @@ def _link(ctx, out, args, raw):
     links = []
     for a in saved:
         if a is raw:
-            links.append((_OUTPUT, 0, 0))
+            links.append(_OUTPUT)
+            out._watched = True
             continue
         for i, arg in enumerate(args):
             if a is arg:
@@ -252,12 +251,11 @@ def _link(ctx, out, args, raw):
                 if t._snapshot is not None:
                     t._settle()
                 t._watched = True
-                links.append((_INPUT, i, t._version))
+                links.append((t, t._version, i))
                 break
         else:
-            links.append((_CONST, 0, 0))
-    out._watched = True
-    ctx._links = tuple(links)
+            links.append(None)
+    ctx._links = links
 
 
 def _apply_observed(cls, ctx, inputs, args, params):
@@ -270,7 +268,7 @@ def _apply_observed(cls, ctx, inputs, args, params):
     out = _Tensor._wrap(raw)
     if ctx._dirty:
         _bump_dirty(ctx, args)
-    if _mode.grad_enabled and any(ctx.needs_input_grad):
+    if any(ctx.needs_input_grad) and _disabled_in.get(_thread_id(), True):
         _link(ctx, out, args, raw)
     for obs in list(_observers):
         obs.after_forward(ctx, out, seconds)
@@ -279,17 +277,19 @@ def _apply_observed(cls, ctx, inputs, args, params):
 
 def _check_saved(ctx):
     """Refuse to backward through a node whose saved input or output was modified in place."""
-    out = None
-    for kind, i, version in ctx._links:
-        if kind == _CONST:
+    for link in ctx._links:
+        if link is None:
             continue
-        if kind == _INPUT:
-            t, what = ctx.inputs[i], f"input {i}"
-        else:
-            out = out or (ctx._out() if ctx._out is not None else None)
-            if out is None:
+        if link is _OUTPUT:
+            t = ctx._out() if ctx._out is not None else None
+            if t is None:
                 continue
-            t, what = out, "its output"
+            version, what = 0, "its output"
+        else:
+            t, version, i = link
+            if t._version == version and t._snapshot is None:
+                continue
+            what = f"input {i}"
         if t._snapshot is not None:
             t._settle()
         if t._version != version:
@@ -371,7 +371,8 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
         for i, t in enumerate(wanted):
             wanted_at.setdefault(id(t), []).append(i)
     found = [None] * (0 if wanted is None else len(wanted))
-    stored = set()  # ids of arrays already given to a .grad in this pass: never give one twice
+    # owners of memory already given to a .grad in this pass, starting with the caller's gradients
+    stored = {id(g._data if g._data.base is None else g._data.base) for g in root_grads}
     wrap = _Tensor._wrap
     with _GradMode(create_graph):
         for node in reversed(order):
@@ -420,7 +421,7 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
                         and ig.dtype == inp._data.dtype:
                     fixed.append(ig)  # the common case: nothing to sum back or cast
                 else:
-                    fixed.append(_fix_grad(ig, inp, ctx.name, plain))
+                    fixed.append(_fix_grad(ig, inp, ctx, plain))
             if _observers:
                 seconds = time.perf_counter() - t0
                 accumulated = [ig is not None and id(inp) in grads for inp, ig in zip(ctx.inputs, fixed)]
@@ -439,21 +440,21 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
     return found
 
 
-def _fix_grad(ig, inp, who, plain):
+def _fix_grad(ig, inp, ctx, plain):
     """One input's gradient, summed back over broadcast axes and cast to the input's dtype:
     an ndarray on the plain path, a Tensor otherwise."""
     if plain:
         a = ig._data if isinstance(ig, _Tensor) else ig
         if type(a) is not np.ndarray:
-            a = _as_grad_array(a, inp, f"{who}.backward")
+            a = _as_grad_array(a, inp, f"{ctx.name}.backward")
     else:
-        a = ig if isinstance(ig, _Tensor) else _Tensor._wrap(_as_grad_array(ig, inp, f"{who}.backward"))
+        a = ig if isinstance(ig, _Tensor) else _Tensor._wrap(_as_grad_array(ig, inp, f"{ctx.name}.backward"))
     want = inp._data
     if a.shape != want.shape:
         try:
             a = unbroadcast(a, want.shape)
         except ValueError:
-            raise ValueError(f"{who}.backward returned a gradient of shape "
+            raise ValueError(f"{ctx.name}.backward returned a gradient of shape "
                              f"{a.shape} for an input of shape {inp.shape}") from None
     if a.dtype != want.dtype:
         a = a.astype(want.dtype)
@@ -465,27 +466,25 @@ def _copy_grad(g):
 
 
 def _accumulate_grad(node, g, plain, create_graph, stored):
-    """Add g into node.grad. A .grad never shares memory with another .grad, an input's data or
-    an array the caller still holds (the engine hands out the same gradient array to several
-    inputs of an Add, for one)."""
+    """Add g into node.grad. A .grad never shares memory with another .grad, the tensor's own
+    data or the caller's gradient: `stored` holds the ids of the memory owners (an array, or the
+    base of a view) already given out in this pass; the engine hands the same gradient to both
+    inputs of an Add, and slices of one gradient to the inputs of a concat."""
     if node.grad is not None:
         prev = node.grad
         node.grad = prev + (_Tensor._wrap(g) if plain else g)
         if not create_graph:
             node.grad = node.grad.detach()
-        stored.add(id(node.grad._data))
-        return
-    if plain:
-        a = g
-        if id(a) in stored or not a.flags.owndata or not a.flags.writeable:
-            a = a.copy()
-        node.grad = _Tensor._wrap(a)
     else:
-        gt = g if create_graph else g.detach()
-        if id(gt._data) in stored or not gt._data.flags.owndata or not gt._data.flags.writeable:
-            gt = _Tensor._wrap(gt._data.copy()) if not create_graph else gt * 1
+        gt = _Tensor._wrap(g) if plain else (g if create_graph else g.detach())
+        a = gt._data
+        owner = a if a.base is None else a.base
+        data = node._data
+        if id(owner) in stored or owner is data or owner is data.base:
+            gt = _Tensor._wrap(a.copy()) if not gt.requires_grad else gt * 1
         node.grad = gt
-    stored.add(id(node.grad._data))
+    a = node.grad._data
+    stored.add(id(a if a.base is None else a.base))
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, allow_unused=False):
