@@ -7,6 +7,8 @@ from ..autograd import Function
 
 class Add(Function):
     """z = x + y;  dz/dx = 1, dz/dy = 1"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x, y):
         return x + y
@@ -18,6 +20,8 @@ class Add(Function):
 
 class Sub(Function):
     """z = x - y;  dz/dx = 1, dz/dy = -1"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x, y):
         return x - y
@@ -33,6 +37,8 @@ class Sub(Function):
 
 class Mul(Function):
     """z = x * y;  dz/dx = y, dz/dy = x"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
@@ -54,6 +60,8 @@ class Mul(Function):
 class Div(Function):
     """z = x / y;  dz/dx = 1/y, dz/dy = -x/y^2, computed as -(g * (x/y)) / y: finite wherever
     the true value is (y * y alone underflows to 0 for |y| < 1e-19 in float32)"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
@@ -68,6 +76,8 @@ class Div(Function):
 
 class Neg(Function):
     """z = -x;  dz/dx = -1"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -100,6 +110,8 @@ class Pow(Function):
 
 class Exp(Function):
     """y = exp(x);  dy/dx = y"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x):
         y = np.exp(x)
@@ -114,6 +126,8 @@ class Exp(Function):
 
 class Log(Function):
     """y = log(x);  dy/dx = 1/x"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -128,6 +142,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = sqrt(x);  dy/dx = 1 / (2 y)"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x):
         with np.errstate(invalid="ignore"):
@@ -182,6 +198,8 @@ class LogSigmoid(Function):
 
 class Tanh(Function):
     """y = tanh(x);  dy/dx = 1 - y^2"""
+    complex_step = True  # forward is analytic and runs on complex input
+
     @staticmethod
     def forward(ctx, x):
         y = np.tanh(x)
