@@ -220,7 +220,7 @@ def _conv_reference(x, w, b, k, stride, padding):
 
 @pytest.mark.parametrize("k, stride, padding", [(3, 1, 0), (3, 2, 1), (3, 1, 1), (2, 2, 0), (3, 3, 2)])
 def test_conv2d_matches_a_loop_reference_and_passes_gradcheck(k, stride, padding):
-    from tinygrad_rep.nn_conv import conv2d
+    from tinygrad_rep.nn.conv import conv2d
     rng = np.random.default_rng(0)
     x = Tensor(rng.standard_normal((2, 5, 6, 3)), requires_grad=True)
     w = Tensor(rng.standard_normal((k * k * 3, 4)), requires_grad=True)
@@ -245,7 +245,7 @@ def test_im2col_and_col2im_are_adjoint_and_twice_differentiable():
 
 
 def test_conv_layer_checks_its_input():
-    from tinygrad_rep.nn_conv import Conv2d
+    from tinygrad_rep.nn.conv import Conv2d
     conv = Conv2d(2, 3, kernel_size=3, stride=2, padding=1, rng=0)
     assert conv(Tensor(np.zeros((4, 8, 8, 2), np.float32))).shape == (4, 4, 4, 3)
     with pytest.raises(ValueError, match="expected"):

@@ -66,6 +66,60 @@ def test_nested_dotted_names_set_on_tensors():
     assert ae.decoder[0].bias.name == "decoder.0.bias"
 
 
+def test_parameters_are_named_as_the_tree_is_built():
+    # no named_parameters() call: registration alone names every parameter by its dotted path
+    model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=1))
+    assert [model[0].weight.name, model[0].bias.name, model[2].weight.name] == ["0.weight", "0.bias", "2.weight"]
+
+    class AE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Linear(4, 2, rng=0), nn.ReLU())
+            self.decoder = nn.Sequential(nn.Linear(2, 4, rng=1))
+
+    ae = AE()
+    assert ae.encoder[0].weight.name == "encoder.0.weight" and ae.decoder[0].bias.name == "decoder.0.bias"
+    # a module reused in a second tree (a probe on the encoder, a slice) keeps the names it has
+    probe = nn.Sequential(ae.encoder, nn.Linear(2, 3, rng=2))
+    list(probe.parameters())
+    assert ae.encoder[0].weight.name == "encoder.0.weight" and probe[1].weight.name == "1.weight"
+    assert model[:2][0].weight.name == "0.weight"
+    # a parameter assigned after its module joined a tree gets its full name when listed
+    model[2].weight = nn.Parameter(np.zeros((3, 2), dtype=np.float32))
+    assert model[2].weight.name == "weight"
+    list(model.parameters())
+    assert model[2].weight.name == "2.weight"
+
+
+def test_a_name_set_by_the_user_is_kept():
+    lin = nn.Linear(3, 2, rng=0)
+    lin.weight.name = "W1"
+    model = nn.Sequential(lin, nn.ReLU())
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+    assert lin.weight.name == "W1" and lin.bias.name == "0.bias"
+
+
+def test_load_state_dict_gives_parameters_a_new_version():
+    # load_state_dict writes in place: a graph that saved the old weight must refuse to backward
+    model = nn.Sequential(nn.Linear(3, 2, rng=0, dtype=np.float64))
+    before = model[0].weight._version
+    y = model(Tensor(np.ones((1, 3)), requires_grad=True))
+    model.load_state_dict(nn.Sequential(nn.Linear(3, 2, rng=1, dtype=np.float64)).state_dict())
+    assert model[0].weight._version == before + 1 and model[0].bias._version == before + 1
+    with pytest.raises(RuntimeError, match=r"MatMul: input 1 '0\.weight' \(shape \(3, 2\)\) was modified in place"):
+        y.sum().backward()
+
+
+def test_conv_layer_is_part_of_nn():
+    conv = nn.Conv2d(1, 2, kernel_size=2, rng=0, dtype=np.float64)
+    assert nn.Conv2d is tr.nn.conv.Conv2d and [n for n, _ in conv.named_parameters()] == ["weight", "bias"]
+    x = np.arange(9.0).reshape(1, 3, 3, 1)
+    w = conv.weight.data  # rows ordered (p, q, c)
+    want = np.array([[[x[0, i:i + 2, j:j + 2, 0].reshape(-1) @ w[:, o] for o in range(2)]
+                      for j in range(2)] for i in range(2)])
+    np.testing.assert_allclose(conv(Tensor(x)).data[0], want, rtol=1e-12)
+
+
 def test_shared_parameter_listed_once():
     lin = nn.Linear(3, 3, rng=0)
     model = nn.Sequential(lin, nn.ReLU(), lin)

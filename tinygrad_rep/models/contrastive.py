@@ -93,7 +93,7 @@ class _ToImages(nn.Module):
 
 def conv_code_size(image_shape, channels):
     """Code size of the conv encoder: channels[-1] x H' x W', each convolution halving H and W."""
-    from ..nn_conv import output_size
+    from ..nn.conv import output_size
     h, w = image_shape
     for _ in channels:
         h, w = output_size(h, 3, 2, 1), output_size(w, 3, 2, 1)
@@ -103,7 +103,7 @@ def conv_code_size(image_shape, channels):
 def _conv_encoder(image_shape, channels, rng, dtype):
     """3x3 convolutions with stride 2 and padding 1 (each halves the image), ReLU after each,
     flattened: (N, H*W) -> (N, conv_code_size(image_shape, channels))."""
-    from ..nn_conv import Conv2d
+    from ..nn.conv import Conv2d
     layers = [_ToImages(image_shape)]
     c_in = 1
     for c in channels:

@@ -1,38 +1,38 @@
-"""Neural-network building blocks: Module (parameter registry, state dicts, hooks), layers, activations.
+"""Module: the base class of layers and models (parameter registry, names, state dicts, hooks).
 
-    import tinygrad_rep as tr
-    model = tr.nn.Sequential(tr.nn.Linear(64, 32, rng=0), tr.nn.ReLU(), tr.nn.Linear(32, 10, rng=1))
-    logits = model(tr.Tensor(x))
-    for name, p in model.named_parameters(): ...       # "0.weight", "0.bias", "2.weight", ...
+    class Block(tr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = tr.nn.Parameter(np.ones(3))     # registered as a parameter
+            self.inner = tr.nn.Linear(3, 2, rng=0)        # registered as a sub-module
+        def forward(self, x):
+            return self.inner(x * self.scale)
 
 A Module registers what is assigned to its attributes, in assignment order: leaf Tensors that
 require grad (Parameter, or any Tensor created with requires_grad=True) become parameters, Modules
 become sub-modules, arrays given to `register_buffer` become buffers (saved, not trained). Nothing
 is found by introspection: what `__setattr__` saw is what the module has.
 
-Everything here is built from Tensor operations and `functional`; no backend is touched.
+Parameters are named as they are registered: a Linear's weight is "weight", and once that Linear
+is the first layer of a Sequential it is "0.weight" (and "encoder.0.weight" once that Sequential
+is a model's encoder), so drawings and traces label them without any call from the user.
 """
 import collections
-import math
 
 import numpy as np
 
-from . import functional as F
-from . import ops
-from .tensor import Tensor, matmul
+from ..tensor import Tensor
 
-__all__ = ["Parameter", "Module", "Linear", "Embedding", "Sequential", "ModuleList",
-           "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout",
-           "kaiming_uniform", "xavier_uniform", "functional_call", "StateDictError"]
+__all__ = ["Parameter", "Module", "functional_call", "StateDictError"]
 
 
 class Parameter(Tensor):
     """A Tensor that is a trainable parameter: requires_grad=True unless told otherwise.
 
     Assigning a Parameter to a Module attribute registers it even if its requires_grad was later
-    switched off (a frozen parameter is still part of the state dict). Its `.name` is set to the
-    dotted path inside the module tree ("encoder.0.weight") by `named_parameters()` and
-    `parameters()`, so graph visualisations can label leaves.
+    switched off (a frozen parameter is still part of the state dict). Its `.name` becomes its
+    dotted path inside the module tree ("encoder.0.weight") as the tree is built, so drawings and
+    traces label it; a name the user set is kept.
     """
 
     __slots__ = ()
@@ -64,35 +64,6 @@ class _HookHandle:
 
     def remove(self):
         self._hooks.pop(self.id, None)
-
-
-def _rng(rng, seed=None):
-    """A numpy Generator from rng (Generator, int seed or None) or seed; not both."""
-    if rng is not None and seed is not None:
-        raise ValueError("give either rng or seed, not both")
-    if seed is not None:
-        rng = seed
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
-
-
-# ---------------------------------------------------------------------------------------- init
-
-def kaiming_uniform(shape, fan_in, rng=None, dtype=np.float32):
-    """U(-b, b) with b = sqrt(6 / fan_in): He init for ReLU layers (gain sqrt(2)), Var = 2 / fan_in."""
-    if fan_in <= 0:
-        raise ValueError(f"kaiming_uniform: fan_in must be positive, got {fan_in}")
-    bound = math.sqrt(6.0 / fan_in)
-    return _rng(rng).uniform(-bound, bound, size=shape).astype(dtype)
-
-
-def xavier_uniform(shape, fan_in, fan_out, rng=None, dtype=np.float32):
-    """U(-b, b) with b = sqrt(6 / (fan_in + fan_out)): Glorot init, Var = 2 / (fan_in + fan_out)."""
-    if fan_in + fan_out <= 0:
-        raise ValueError(f"xavier_uniform: fan_in + fan_out must be positive, got {fan_in + fan_out}")
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
-    return _rng(rng).uniform(-bound, bound, size=shape).astype(dtype)
 
 
 # -------------------------------------------------------------------------------------- Module
@@ -128,11 +99,12 @@ class Module:
             buffers.pop(name, None)
             params[name] = value
             if value.name is None:
-                value.name = name  # the full dotted name is set by named_parameters()
+                value.name = name
         elif isinstance(value, Module):
             params.pop(name, None)
             buffers.pop(name, None)
             modules[name] = value
+            _prefix_names(value, name)
         elif name in buffers:
             if value is not None and not isinstance(value, np.ndarray):
                 raise TypeError(f"{type(self).__name__}.{name} is a buffer: assign a numpy array or None, "
@@ -190,8 +162,16 @@ class Module:
         """(dotted name, parameter) pairs, each tensor once: a module's own parameters first,
         then each sub-module's, each in assignment order (the order PyTorch uses).
 
-        Sets each parameter's `.name` to its dotted name (the first one, if it is shared).
+        A parameter without a name (or still named by its bare attribute, as when it was
+        assigned after its module joined a bigger tree) gets its dotted name here.
         """
+        for full, k, p in self._walk_parameters(prefix, recurse):
+            if p.name is None or p.name == k:
+                p.name = full
+            yield full, p
+
+    def _walk_parameters(self, prefix="", recurse=True):
+        """(dotted name, attribute name, parameter), each tensor once (the first path)."""
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mod_name, mod in mods:
@@ -199,12 +179,10 @@ class Module:
                 if id(p) in seen:
                     continue
                 seen.add(id(p))
-                full = f"{mod_name}.{k}" if mod_name else k
-                p.name = full
-                yield full, p
+                yield (f"{mod_name}.{k}" if mod_name else k), k, p
 
     def parameters(self, recurse=True):
-        """Every parameter once, in registration order (names them, see named_parameters)."""
+        """Every parameter once, in registration order (see named_parameters)."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
@@ -248,15 +226,19 @@ class Module:
 
     def _state_arrays(self):
         """name -> the live array of every parameter and buffer, in state_dict order."""
+        return collections.OrderedDict((k, a) for k, (a, _) in self._state_entries().items())
+
+    def _state_entries(self):
+        """name -> (live array, its parameter Tensor or None for a buffer), in state_dict order."""
         out, seen = collections.OrderedDict(), set()
         for mod_name, mod in self.named_modules():
             for k, p in mod._parameters.items():
                 if id(p) not in seen:
                     seen.add(id(p))
-                    out[f"{mod_name}.{k}" if mod_name else k] = p.data
+                    out[f"{mod_name}.{k}" if mod_name else k] = (p._data, p)
             for k, b in mod._buffers.items():
                 if b is not None:
-                    out[f"{mod_name}.{k}" if mod_name else k] = b
+                    out[f"{mod_name}.{k}" if mod_name else k] = (b, None)
         return out
 
     def load_state_dict(self, state_dict, strict=True):
@@ -269,7 +251,8 @@ class Module:
         With strict=False missing and unexpected keys are skipped and returned as
         (missing, unexpected) lists.
         """
-        targets = self._state_arrays()
+        entries = self._state_entries()
+        targets = collections.OrderedDict((k, a) for k, (a, _) in entries.items())
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
         if strict and missing:
@@ -288,12 +271,14 @@ class Module:
                 raise ValueError(f"load_state_dict: shape mismatch for {k!r}: state dict has shape "
                                  f"{tuple(src.shape)}, model has shape {tuple(dst.shape)}")
             try:
-                staged.append((dst, src.astype(dst.dtype, copy=False)))
+                staged.append((dst, src.astype(dst.dtype, copy=False), entries[k][1]))
             except (TypeError, ValueError) as e:
                 raise ValueError(f"load_state_dict: cannot cast {k!r} from {src.dtype} to {dst.dtype}: {e}") from None
-        for dst, src in staged:
+        for dst, src, param in staged:
             # in place, so optimizers and anyone else holding the arrays see the loaded values
             np.copyto(dst, src)
+            if param is not None:
+                param._bump_version()  # a graph that saved the old values must not backward
         return missing, unexpected
 
     # ---- calling ----
@@ -346,6 +331,14 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
+def _prefix_names(child, key):
+    """`child` was just registered under `key`: parameters it named itself ("weight", "0.weight")
+    become "key.weight", "key.0.weight". A name set by the user or by another tree is kept."""
+    for full, _, p in child._walk_parameters():
+        if p.name is None or p.name == full:
+            p.name = f"{key}.{full}"
+
+
 def _array(value):
     if isinstance(value, Tensor):
         return value.data
@@ -382,228 +375,3 @@ def functional_call(module, params, *args, **kwargs):
 
 
 # -------------------------------------------------------------------------------------- layers
-
-class Linear(Module):
-    """y = x @ weight + bias, for x of shape (..., in_features).
-
-    weight has shape (in_features, out_features) — stored input-major, so forward needs no
-    transpose (PyTorch stores the transpose). bias has shape (out_features,) and starts at zero.
-    init="kaiming" (default): U(-sqrt(6/in), sqrt(6/in)), He init for ReLU networks;
-    init="xavier": U(-sqrt(6/(in+out)), sqrt(6/(in+out))), Glorot init for tanh/sigmoid/linear.
-    rng: a numpy Generator, an int seed, or None (fresh entropy); seed= is an alias for an int.
-    """
-
-    def __init__(self, in_features, out_features, bias=True, init="kaiming", rng=None,
-                 dtype=np.float32, seed=None):
-        super().__init__()
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear: in_features and out_features must be positive, "
-                             f"got {in_features} and {out_features}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.init = init
-        gen = _rng(rng, seed)
-        shape = (self.in_features, self.out_features)
-        if init == "kaiming":
-            w = kaiming_uniform(shape, self.in_features, gen, dtype)
-        elif init == "xavier":
-            w = xavier_uniform(shape, self.in_features, self.out_features, gen, dtype)
-        else:
-            raise ValueError(f"Linear: init must be 'kaiming' or 'xavier', got {init!r}")
-        self.weight = Parameter(w)
-        self.bias = Parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
-
-    def forward(self, x):
-        if not isinstance(x, Tensor):
-            x = Tensor(np.asarray(x, dtype=self.weight.dtype))
-        shape = x.data.shape
-        if not shape or shape[-1] != self.in_features:
-            raise ValueError(f"Linear(in_features={self.in_features}): input of shape {x.shape} "
-                             f"must have {self.in_features} as its last axis")
-        y = matmul(x, self.weight)
-        if self.bias is None:
-            return y
-        if y.data.dtype is self.bias.data.dtype:
-            return ops.Add.apply(y, self.bias)  # shapes (..., out) + (out,) always broadcast
-        return y + self.bias
-
-    def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-
-
-class Embedding(Module):
-    """A lookup table: forward(indices) = weight[indices], shape indices.shape + (dim,).
-
-    weight has shape (num_embeddings, dim). init="normal" (default): N(0, 1), as PyTorch;
-    init="uniform": U(-0.5/dim, 0.5/dim), word2vec's input vectors; init="zeros": word2vec's
-    output vectors. Repeated indices accumulate their gradients.
-    """
-
-    def __init__(self, num_embeddings, dim, init="normal", rng=None, dtype=np.float32, seed=None):
-        super().__init__()
-        if num_embeddings <= 0 or dim <= 0:
-            raise ValueError(f"Embedding: num_embeddings and dim must be positive, got {num_embeddings} and {dim}")
-        self.num_embeddings, self.dim = int(num_embeddings), int(dim)
-        gen = _rng(rng, seed)
-        shape = (self.num_embeddings, self.dim)
-        if init == "normal":
-            w = gen.standard_normal(shape)
-        elif init == "uniform":
-            w = gen.uniform(-0.5 / self.dim, 0.5 / self.dim, size=shape)
-        elif init == "zeros":
-            w = np.zeros(shape)
-        else:
-            raise ValueError(f"Embedding: init must be 'normal', 'uniform' or 'zeros', got {init!r}")
-        self.weight = Parameter(w.astype(dtype))
-
-    def forward(self, indices):
-        return F.embedding(self.weight, indices)
-
-    def extra_repr(self):
-        return f"{self.num_embeddings}, {self.dim}"
-
-
-class Sequential(Module):
-    """Modules applied one after another; registered as "0", "1", ... and indexed like a list
-    (negative indices; a slice gives a new Sequential sharing the same modules)."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
-            self.add_module(str(i), m)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(list(self._modules.values()))
-
-    def __getitem__(self, index):
-        mods = list(self._modules.values())
-        if isinstance(index, slice):
-            return type(self)(*mods[index])
-        return mods[index]
-
-    def append(self, module):
-        """Add a module at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-
-class ModuleList(Module):
-    """A list of sub-modules registered as "0", "1", ... (no forward: the owner decides the order)."""
-
-    def __init__(self, modules=()):
-        super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(list(self._modules.values()))
-
-    def __getitem__(self, index):
-        mods = list(self._modules.values())
-        return ModuleList(mods[index]) if isinstance(index, slice) else mods[index]
-
-
-# --------------------------------------------------------------------------------- activations
-
-class ReLU(Module):
-    """max(x, 0)."""
-    def forward(self, x):
-        return F.relu(x)
-
-
-class Sigmoid(Module):
-    """1 / (1 + exp(-x))."""
-    def forward(self, x):
-        return F.sigmoid(x)
-
-
-class Tanh(Module):
-    """tanh(x)."""
-    def forward(self, x):
-        return x.tanh()
-
-
-class Softmax(Module):
-    """softmax along `axis` (default the last)."""
-    def __init__(self, axis=-1):
-        super().__init__()
-        self.axis = axis
-
-    def forward(self, x):
-        return F.softmax(x, self.axis)
-
-    def extra_repr(self):
-        return f"axis={self.axis}"
-
-
-class LogSoftmax(Module):
-    """log-softmax along `axis` (default the last)."""
-    def __init__(self, axis=-1):
-        super().__init__()
-        self.axis = axis
-
-    def forward(self, x):
-        return F.log_softmax(x, self.axis)
-
-    def extra_repr(self):
-        return f"axis={self.axis}"
-
-
-class Identity(Module):
-    """Returns its input unchanged."""
-    def forward(self, x):
-        return x
-
-
-class Flatten(Module):
-    """Merge axes start_axis.. into one: (B, 8, 8) -> (B, 64) with the default start_axis=1."""
-    def __init__(self, start_axis=1):
-        super().__init__()
-        self.start_axis = start_axis
-
-    def forward(self, x):
-        return x.reshape(x.shape[:self.start_axis] + (-1,))
-
-    def extra_repr(self):
-        return f"start_axis={self.start_axis}"
-
-
-class Dropout(Module):
-    """In training mode, zero each element with probability p and scale the rest by 1/(1-p)
-    (so the expected value is unchanged); in eval mode, the identity. Masks come from the
-    module's own generator (rng / seed), so runs are reproducible."""
-
-    def __init__(self, p=0.5, rng=None, seed=None):
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = float(p)
-        self.rng = _rng(rng, seed)
-
-    def forward(self, x):
-        if not self.training or self.p == 0.0:
-            return x
-        if self.p == 1.0:
-            return x * 0.0
-        keep = self.rng.random(x.shape) >= self.p
-        # the mask is a constant: the gradient is masked and scaled the same way
-        return x * (keep * (1.0 / (1.0 - self.p))).astype(x.dtype)
-
-    def extra_repr(self):
-        return f"p={self.p}"

@@ -1,7 +1,6 @@
 """2-D convolution for images, as im2col + the C matmul: `conv2d` and the `Conv2d` layer.
 
-    from tinygrad_rep.nn_conv import Conv2d
-    conv = Conv2d(1, 16, kernel_size=3, stride=2, padding=1, rng=0)
+    conv = tr.nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1, rng=0)
     y = conv(x)            # x: (N, H, W, C) channels-last Tensor -> (N, OH, OW, 16)
 
 Channels-last (NHWC) throughout: im2col turns x into one row per output pixel, (N*OH*OW,
@@ -11,9 +10,10 @@ MatMul, so they are checked like every other op (tests/test_contrastive.py gradc
 """
 import numpy as np
 
-from . import nn
-from .ops.conv import Im2Col, output_size
-from .tensor import Tensor
+from ..ops.conv import Im2Col, output_size
+from ..tensor import Tensor
+from .init import _rng, kaiming_uniform
+from .module import Module, Parameter
 
 __all__ = ["conv2d", "Conv2d", "output_size"]
 
@@ -50,7 +50,7 @@ def conv2d(x, weight, bias=None, kernel_size=3, stride=1, padding=0):
     return y.reshape(n, oh, ow, weight.shape[1])
 
 
-class Conv2d(nn.Module):
+class Conv2d(Module):
     """A 2-D convolution layer on channels-last images (N, H, W, in_channels).
 
     weight: (kernel_size^2 * in_channels, out_channels), He-uniform initialised (fan-in =
@@ -66,9 +66,9 @@ class Conv2d(nn.Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding = (kh, kw), int(stride), int(padding)
         fan_in = kh * kw * self.in_channels
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        self.weight = nn.Parameter(nn.kaiming_uniform((fan_in, self.out_channels), fan_in, gen, dtype))
-        self.bias = nn.Parameter(np.zeros(self.out_channels, dtype=dtype)) if bias else None
+        gen = _rng(rng)
+        self.weight = Parameter(kaiming_uniform((fan_in, self.out_channels), fan_in, gen, dtype))
+        self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):
         if x.ndim != 4 or x.shape[-1] != self.in_channels:
