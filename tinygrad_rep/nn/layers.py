@@ -50,14 +50,14 @@ class Linear(Module):
     def forward(self, x):
         if not isinstance(x, Tensor):
             x = Tensor(np.asarray(x, dtype=self.weight.dtype))
-        shape = x.data.shape
+        shape = x.shape
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"Linear(in_features={self.in_features}): input of shape {x.shape} "
                              f"must have {self.in_features} as its last axis")
         y = matmul(x, self.weight)
         if self.bias is None:
             return y
-        if y.data.dtype is self.bias.data.dtype:
+        if y.dtype is self.bias.dtype:
             return ops.Add.apply(y, self.bias)  # shapes (..., out) + (out,) always broadcast
         return y + self.bias
 
