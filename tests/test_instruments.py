@@ -434,7 +434,7 @@ def test_graph_command_writes_files(tmp_path, capsys):
 
 
 def test_instruments_tour(tmp_path, capsys):
-    from tinygrad_rep.tour import instruments_tour
+    from tinygrad_rep.instruments.tour import instruments_tour
     summary = instruments_tour(str(tmp_path), repeats=1)
     printed = capsys.readouterr().out
     assert "digraph" in printed and "backward trace" in printed and "TOTAL" in printed

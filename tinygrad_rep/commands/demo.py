@@ -103,7 +103,7 @@ def run(args):
             print(msg)
             lines.append(f"- {msg}")
 
-    from ..tour import instruments_tour
+    from ..instruments.tour import instruments_tour
     print("\n== instruments: graph, backward trace, profiler")
     summary = instruments_tour(os.path.join(out, "instruments"))
     lines += ["", "## Instruments", "", summary]

@@ -19,7 +19,7 @@ os.umask(_UMASK)
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Parts of the package that are user-level code (models, commands, the tour): a creation site
 # inside them is worth showing. Everything else in the package is the engine itself.
-_USER_LEVEL = ("models", "commands", "tour.py", "examples")
+_USER_LEVEL = ("models", "commands", os.path.join("instruments", "tour.py"), "examples")
 
 
 class Observer:
@@ -108,11 +108,12 @@ def norm(x):
 
 
 def label_of(t):
-    """How a tensor is called in tables and drawings: its name, its op, or 'leaf'/'const'."""
-    if t._ctx is not None:
-        return t._ctx.name
+    """How a tensor is called in tables and drawings: its name (intermediates too: `h.name = "h"`),
+    else its op, else 'leaf' / 'const'."""
     if t.name:
         return t.name
+    if t._ctx is not None:
+        return t._ctx.name
     return "leaf" if t.requires_grad else "const"
 
 
@@ -122,6 +123,29 @@ def shape_str(shape):
 
 def fmt(x, spec=".3g"):
     return "-" if x is None else format(x, spec)
+
+
+def format_array(a, max_elements=8, digits=4):
+    """Signed numbers for a small array ("[[1, -2.5], [0.25, 3]]", a scalar as "-0.5"), or a
+    summary for one with more than max_elements elements ("min -1.2 mean 0.031 max 2.4")."""
+    if a is None:
+        return "-"
+    a = np.asarray(a._data if hasattr(a, "_data") else a)
+    spec = f".{digits}g"
+    if a.size == 0:
+        return "[] (empty)"
+    if a.size > max_elements:
+        f = a.astype(np.float64)
+        return f"min {format(f.min(), spec)} mean {format(f.mean(), spec)} max {format(f.max(), spec)}"
+
+    def one(x):
+        return format(float(x), spec) if a.dtype.kind in "fiub" else str(x)
+
+    def nest(x):
+        if x.ndim == 0:
+            return one(x)
+        return "[" + ", ".join(nest(r) for r in x) + "]"
+    return nest(a)
 
 
 def table(headers, rows, align=None):
@@ -161,6 +185,8 @@ def dumps(obj, indent=1):
 
 
 def _clean(o):
+    if isinstance(o, np.ndarray):
+        return _clean(o.tolist())
     if isinstance(o, float) and not np.isfinite(o):
         return "NaN" if o != o else ("Infinity" if o > 0 else "-Infinity")
     if isinstance(o, dict):

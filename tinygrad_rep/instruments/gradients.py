@@ -144,22 +144,20 @@ def _f64(a):
 
 def _graph(out, cut):
     """Nodes that require grad reachable from out, inputs before users; a node in `cut`, a leaf,
-    or a node built before fn ran (no recorded params) is a source: replay does not go above it."""
-    order, visited = [], set()
-    stack = [(out, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        if not _is_source(node, cut):
-            for parent in node._ctx.inputs:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+    or a node built before fn ran (no recorded params) is a source: replay does not go above it.
+
+    The engine's walk (autograd.topological_order) gives the replayed ops; each source is then
+    placed just before its first user, so the order stays topological."""
+    if _is_source(out, cut):
+        return [out]
+    ops_order = autograd.topological_order([out], follow=lambda t: t.requires_grad and not _is_source(t, cut))
+    order, placed = [], set()
+    for node in ops_order:
+        for parent in node._ctx.inputs:
+            if parent.requires_grad and id(parent) not in placed and _is_source(parent, cut):
+                placed.add(id(parent))
+                order.append(parent)
+        order.append(node)
     return order
 
 

@@ -1,7 +1,8 @@
-"""A short tour of the instruments, for `tinygrad-rep demo`: the graph of a tiny MLP as DOT,
-its backward trace, and the profile of one autoencoder training step.
+"""A short tour of the instruments, for `tinygrad-rep demo`: the graph of a tiny MLP as DOT
+(values and gradients of every node), its backward trace, and the profile of one autoencoder
+training step. The built-in model of `tinygrad-rep graph` comes from here too.
 
-    from tinygrad_rep.tour import instruments_tour
+    from tinygrad_rep.instruments.tour import instruments_tour
     print(instruments_tour("runs/demo/instruments"))   # prints the tour, returns a summary
 """
 import os
@@ -9,18 +10,17 @@ import time
 
 import numpy as np
 
-from . import data, viz
-from . import functional as F
-from .instruments import profile, trace
-from .tensor import Tensor
+from .. import data, nn, optim
+from .. import functional as F
+from . import viz
+from .profile import profile
+from .trace import trace
+from ..tensor import Tensor
 
 
 def tiny_mlp(seed=0):
     """A 64-16-10 classifier (Linear, ReLU, Linear) whose parameters are named "0.weight", ..."""
-    from . import nn
-    model = nn.Sequential(nn.Linear(64, 16, rng=seed), nn.ReLU(), nn.Linear(16, 10, rng=seed + 1))
-    list(model.named_parameters())  # names the parameters for the drawing
-    return model
+    return nn.Sequential(nn.Linear(64, 16, rng=seed), nn.ReLU(), nn.Linear(16, 10, rng=seed + 1))
 
 
 def digits_batch(batch_size, seed=0):
@@ -41,34 +41,11 @@ def mlp_loss_graph(batch_size=8, seed=0):
 
 def autoencoder(seed=0, sizes=(64, 32, 8, 32, 64)):
     """An MLP autoencoder 64-32-8-32-64: ReLU between layers, sigmoid output (pixels in [0, 1])."""
-    from . import nn
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b, rng=seed + i))
         layers.append(nn.ReLU() if i < len(sizes) - 2 else nn.Sigmoid())
-    model = nn.Sequential(*layers)
-    list(model.named_parameters())
-    return model
-
-
-def _optimizer(model):
-    try:
-        from . import optim
-        return optim.Adam(model.parameters(), lr=1e-3), "Adam"
-    except ImportError:  # optim not there: plain gradient descent by hand
-        class _SGD:
-            def __init__(self, params):
-                self.params = list(params)
-
-            def zero_grad(self):
-                for p in self.params:
-                    p.grad = None
-
-            def step(self):
-                for p in self.params:
-                    if p.grad is not None:
-                        p.data -= 1e-2 * p.grad.data
-        return _SGD(model.parameters()), "SGD"
+    return nn.Sequential(*layers)
 
 
 def instruments_tour(out_dir, repeats=5):
@@ -78,16 +55,15 @@ def instruments_tour(out_dir, repeats=5):
     os.makedirs(out_dir, exist_ok=True)
     say = print
 
-    # 1. the graph and the backward trace of a tiny MLP
+    # 1. the graph and the backward trace of a tiny MLP, values kept
     model, loss = mlp_loss_graph(batch_size=8)
-    with trace() as t:
+    with trace(keep_values=True) as t:
         loss.backward()
     dot = viz.to_dot(loss, trace=t, title="tiny MLP: cross-entropy on 8 digits")
     files = viz.render(dot, os.path.join(out_dir, "mlp_graph"))
     t.to_json(os.path.join(out_dir, "mlp_backward_trace.json"))
-    n_nodes = sum(1 for line in dot.splitlines() if line.lstrip().startswith("n") and "[label=" in line
-                  and "->" not in line)
-    n_edges = sum(1 for line in dot.splitlines() if "->" in line)
+    nodes = viz.graph_nodes(loss)
+    n_nodes, n_edges = len(nodes), sum(len(n._ctx.inputs) for n in nodes if n._ctx is not None)
     say("== graph of a tiny MLP (64-16-10, cross-entropy), Graphviz DOT ==")
     say(dot.rstrip())
     drawn = ", ".join(files[k] for k in ("dot", "svg", "png") if k in files)
@@ -99,7 +75,7 @@ def instruments_tour(out_dir, repeats=5):
 
     # 2. one autoencoder training step under the profiler
     ae = autoencoder()
-    opt, opt_name = _optimizer(ae)
+    opt, opt_name = optim.Adam(ae.parameters(), lr=1e-3), "Adam"
     xb, _ = digits_batch(64, seed=1)
 
     def step():
