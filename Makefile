@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: demo test setup data graphviz torch bench bench-kernels sanitize clean
+.PHONY: demo test setup data graphviz browser torch bench bench-kernels sanitize clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,15 @@ graphviz:
 	    ( apt-get update -q >/dev/null 2>&1 && apt-get install -y -q graphviz >/dev/null 2>&1 ) ) ) || \
 	  echo "graphviz could not be installed: graphs will be written as .dot only"
 
-demo: $(STAMP) data graphviz
+# Chromium for the browser tests and page screenshots (driven by the playwright package of the
+# test extra, with this browser: nothing is downloaded by playwright). Without it they skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || ( command -v apt-get >/dev/null 2>&1 && \
+	  ( apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    ( apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1 ) ) ) || \
+	  echo "chromium could not be installed: the browser tests will skip and no screenshots are taken"
+
+demo: $(STAMP) data graphviz browser
 	$(VENV)/bin/tinygrad-rep demo --out $(OUT)
 
 # PyTorch (CPU), for the optional parity tests: installed only from a wheel already on this machine,
@@ -42,7 +50,7 @@ torch: $(STAMP)
 	  if [ -n "$$w" ]; then $(PY) -m pip install -q "$$w" 2>&1 | grep -v "WARNING: Location" || true; \
 	  else echo "no PyTorch wheel on this machine: the PyTorch parity tests will skip"; fi; }
 
-test: $(STAMP) torch
+test: $(STAMP) torch browser
 	CI_PROFILE=$${CI:+ci}; TINYGRAD_REP_HYPOTHESIS_PROFILE=$${TINYGRAD_REP_HYPOTHESIS_PROFILE:-$${CI_PROFILE:-dev}} \
 	  $(PY) -m pytest -q -p no:cacheprovider tests
 

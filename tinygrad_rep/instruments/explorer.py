@@ -1,0 +1,324 @@
+"""The backprop explorer: one self-contained HTML page for a graph, to click through.
+
+    with tr.viz.recording():                 # optional: remembers the file:line of each op
+        loss = model(x).relu().mean()
+    tr.viz.explore(loss, "graph.html")       # open it from file://, no server, no network
+
+The page draws the graph (inputs at the top, the output at the bottom; drag to pan, wheel to
+zoom), shows a node's value, gradient, dtype, derivative formula and creating source line when
+it is clicked, and steps through the backward pass in the order the engine visits the nodes.
+
+Source lines are known only for ops recorded inside `tr.viz.recording()` (or any instrument that
+stores creation sites, such as `tr.detect_anomaly()`); for a graph built outside one the page
+says "source unknown". `explore` runs one extra backward pass from `output` to get the
+gradients; it does not touch any `.grad` (the graph must still be intact: no in-place change of
+a saved value since the forward).
+
+The page's public contract (other tools and tests read it):
+
+- ``<script type="application/json" id="tr-graph">`` holds the graph as JSON::
+
+    {"schema": 1, "title": str, "output": id, "root_grad": "ones" | "given",
+     "nodes": [{"id": int,                 # index in inputs-before-users order
+                "name": str | null,        # Tensor.name (parameters: "0.weight")
+                "op": str,                 # op class name, or "leaf" / "param" / "const"
+                "kind": "op" | "param" | "input" | "const",
+                "shape": [int], "dtype": str, "requires_grad": bool,
+                "value": Array, "grad": Array | null,   # grad: total gradient arriving here
+                "inputs": [id],            # the op's inputs, in argument order
+                "formula": str | null,     # first docstring line of the op class
+                "source": {"file", "line", "function", "code"} | null,
+                "layer": int, "x": float, "y": float}],   # layout (pixels, node centre)
+     "steps": [{"step": int, "node": id,
+                "arriving": [{"from": id | null, "grad": Array}],  # null: the output's seed
+                "summed": bool,            # true when two or more contributions were added
+                "grad": Array,             # the gradient this node passes on (their sum)
+                "formula": str | null,
+                "local": [Array | null] | null,     # elementwise ops: d out / d input_k
+                "sends": [{"to": id, "grad": Array}],   # upstream times local, per input
+                "leaf": bool}]}            # a leaf stores the gradient in .grad
+
+  where an Array is ``{"shape", "size", "values"?, "min", "max", "mean", "std", "hist"?}``:
+  "values" (flat, row-major) when size <= max_values, otherwise "hist" = {"edges", "counts"}
+  (20 bins). Non-finite numbers are the strings "NaN", "Infinity", "-Infinity".
+- Each drawn node is an element with attribute ``data-node-id`` equal to its JSON id; clicking
+  it fills ``#tr-node-panel``. ``#tr-step`` shows the current backward step and carries
+  ``data-node-id`` of its node; ``#tr-next`` / ``#tr-prev`` move through the steps.
+
+The JavaScript and CSS are in instruments/static/ (MIT, like the project) and are inlined into
+the page when it is written. See docs/explorer.md.
+"""
+import html
+import json
+import os
+
+import numpy as np
+
+from .. import autograd
+from ._common import Observer, user_site, write_text
+from .trace import local_derivatives
+
+__all__ = ["explore", "recording", "graph_data", "render"]
+
+_STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_BINS = 20
+_NODE_W, _NODE_H, _GAP_X, _GAP_Y = 170, 54, 24, 60
+
+
+class _Recording(Observer):
+    """Stores, on each op node created inside the block, the user code line that created it."""
+
+    def after_forward(self, ctx, out, seconds):
+        if getattr(ctx, "_site", None) is None:
+            ctx._site = user_site(depth=2)
+
+
+def recording():
+    """`with tr.viz.recording(): y = f(x)` remembers where each op was created (file:line),
+    which `explore` then shows. Costs one stack walk per op while active; nothing outside."""
+    return _Recording()
+
+
+class _Collect(Observer):
+    """Keeps, per backward step, the gradient that arrived and those sent to each input."""
+
+    def __init__(self):
+        self.steps = []
+
+    def after_backward(self, node, grad_out, input_grads, seconds, accumulated):
+        self.steps.append((node, _arr(grad_out), [None if g is None else _arr(g) for g in input_grads]))
+
+
+def _arr(x):
+    return np.array(x._data if isinstance(x, autograd._Tensor) else x, copy=True)
+
+
+def _num(v, f32):
+    v = float(v)
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "Infinity" if v > 0 else "-Infinity"
+    # float32 numbers as their shortest float32 text (0.1, not 0.10000000149011612)
+    return float(str(np.float32(v))) if f32 else v
+
+
+def _array(a, max_values):
+    """An Array of the JSON schema: the numbers for small arrays, a summary for large ones."""
+    a = np.asarray(a)
+    f32 = a.dtype.kind == "f" and a.dtype.itemsize <= 4
+    out = {"shape": list(a.shape), "size": int(a.size)}
+    if a.dtype.kind not in "biuf":
+        return out
+    flat = a.reshape(-1)
+    if flat.size <= max_values:
+        out["values"] = [_num(v, f32) for v in flat.tolist()] if flat.dtype.kind == "f" \
+            else [int(v) for v in flat.tolist()]
+    if flat.size:
+        fin = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
+        x = fin.astype(np.float64)
+        if x.size:
+            out.update(min=_num(x.min(), f32), max=_num(x.max(), f32), mean=_num(x.mean(), f32),
+                       std=_num(x.std(), f32))
+        if flat.size > max_values and x.size:
+            counts, edges = np.histogram(x, bins=_BINS)
+            out["hist"] = {"edges": [_num(e, f32) for e in edges], "counts": counts.tolist()}
+        if fin.size != flat.size:
+            out["nonfinite"] = int(flat.size - fin.size)
+    return out
+
+
+def _kind(t):
+    if t._ctx is not None:
+        return "op"
+    if not t.requires_grad:
+        return "const"
+    from ..nn import Parameter
+    return "param" if isinstance(t, Parameter) else "input"
+
+
+def _formula(ctx):
+    doc = type(ctx).__doc__ or ""
+    line = doc.strip().splitlines()[0].strip() if doc.strip() else ""
+    return line or None
+
+
+def _layout(nodes):
+    """Layered layout, inputs above users. An op's layer is its longest path from a leaf; a leaf
+    sits just above its first user. Within a layer nodes go where the mean position of their
+    neighbours asks (down, up, then down again), pushed apart so none overlap."""
+    users = [[] for _ in nodes]
+    for n in nodes:
+        for i in n["inputs"]:
+            users[i].append(n["id"])
+        n["layer"] = 1 + max((nodes[i]["layer"] for i in n["inputs"]), default=-1)
+    for n in nodes:
+        if not n["inputs"] and users[n["id"]]:
+            n["layer"] = max(0, min(nodes[u]["layer"] for u in users[n["id"]]) - 1)
+    layers = {}
+    for n in nodes:
+        layers.setdefault(n["layer"], []).append(n["id"])
+    pos = {}
+
+    def place(row, want):
+        row = sorted(row, key=lambda i: (want[i], i))
+        last, xs = None, []
+        for i in row:
+            x = want[i] if last is None else max(want[i], last + 1.0)
+            xs.append(x)
+            last = x
+        shift = sum(want[i] for i in row) / len(row) - sum(xs) / len(xs)
+        for i, x in zip(row, xs):
+            pos[i] = x + shift
+
+    def mean(ids, default):
+        got = [pos[i] for i in ids if i in pos]
+        return sum(got) / len(got) if got else default
+
+    for k in sorted(layers):
+        place(layers[k], {i: mean(nodes[i]["inputs"], float(j)) for j, i in enumerate(layers[k])})
+    for k in sorted(layers, reverse=True):
+        place(layers[k], {i: mean(users[i], pos[i]) for i in layers[k]})
+    for k in sorted(layers):
+        place(layers[k], {i: mean(nodes[i]["inputs"], pos[i]) for i in layers[k]})
+    left = min(pos.values())
+    for n in nodes:
+        n["x"] = round((pos[n["id"]] - left) * (_NODE_W + _GAP_X) + _NODE_W / 2 + _GAP_X, 1)
+        n["y"] = n["layer"] * (_NODE_H + _GAP_Y) + _NODE_H / 2 + _GAP_Y
+
+
+def graph_data(output, grad=None, max_values=64, title=None):
+    """The explorer's JSON (a dict, see the module docstring) for the graph that made `output`.
+
+    grad: the gradient to start backward with (default: ones of the output's shape, so a
+    non-scalar output is explored as if it were summed). max_values: tensors with more elements
+    are summarised (min/mean/max/std and a histogram) instead of listed.
+    """
+    if not isinstance(output, autograd._Tensor):
+        raise TypeError(f"explore: expected a Tensor output, got {type(output).__name__}")
+    if not isinstance(max_values, int) or max_values < 0:
+        raise ValueError(f"explore: max_values must be an int >= 0, got {max_values!r}")
+    order = autograd.topological_order([output], follow=lambda t: True)
+    ids = {id(t): i for i, t in enumerate(order)}
+    steps, grads = [], {}
+    if output.requires_grad:
+        root = np.ones(output.shape, dtype=output.dtype) if grad is None else \
+            np.asarray(grad._data if isinstance(grad, autograd._Tensor) else grad, dtype=output.dtype)
+        if root.shape != output.shape:
+            raise ValueError(f"explore: grad has shape {root.shape}, the output {output.shape}")
+        steps, grads = _backward(output, root, ids, max_values)
+    nodes = []
+    for i, t in enumerate(order):
+        ctx = t._ctx
+        site = getattr(ctx, "_site", None) if ctx is not None else None
+        kind = _kind(t)
+        nodes.append({
+            "id": i, "name": t.name, "op": ctx.name if ctx is not None else
+            {"param": "param", "input": "leaf", "const": "const"}[kind],
+            "kind": kind, "shape": list(t.shape), "dtype": str(t.dtype),
+            "requires_grad": bool(t.requires_grad),
+            "value": _array(t._data, max_values),
+            "grad": _array(grads[i], max_values) if i in grads else None,
+            "inputs": [ids[id(p)] for p in ctx.inputs] if ctx is not None else [],
+            "formula": _formula(ctx) if ctx is not None else None,
+            "source": site.to_dict() if site is not None else None,
+        })
+    _layout(nodes)
+    return {"schema": 1, "title": title or "backprop explorer", "output": ids[id(output)],
+            "root_grad": "ones" if grad is None else "given", "nodes": nodes, "steps": steps}
+
+
+def _backward(output, root, ids, max_values):
+    """Run backward once under an observer (no .grad touched) and turn what it saw into steps,
+    one per node in the engine's order: reversed topological_order([output])."""
+    col = _Collect()
+    with col:
+        autograd.run_backward([output], [autograd._Tensor._wrap(root)], wanted=[])
+    seen = {id(node): (g_out, ins) for node, g_out, ins in col.steps}
+    arriving = {ids[id(output)]: [(None, root)]}
+    total, steps = {}, []
+    for node in reversed(autograd.topological_order([output])):
+        i = ids[id(node)]
+        parts = arriving.get(i)
+        if not parts:
+            continue  # no gradient reached it (an unused branch)
+        if id(node) in seen:
+            g = seen[id(node)][0]  # what the engine passed on (after any hooks)
+        else:
+            g = parts[0][1]
+            for _, p in parts[1:]:
+                g = g + p
+        total[i] = g
+        ctx = node._ctx
+        step = {"step": len(steps), "node": i,
+                "arriving": [{"from": src, "grad": _array(p, max_values)} for src, p in parts],
+                "summed": len(parts) > 1, "grad": _array(g, max_values),
+                "formula": _formula(ctx) if ctx is not None else None,
+                "local": None, "sends": [], "leaf": ctx is None}
+        if ctx is not None and id(node) in seen:
+            _, ins = seen[id(node)]
+            for inp, ig in zip(ctx.inputs, ins):
+                if ig is None:
+                    continue
+                j = ids[id(inp)]
+                arriving.setdefault(j, []).append((i, ig))
+                step["sends"].append({"to": j, "grad": _array(ig, max_values)})
+            loc = local_derivatives(node)
+            if loc is not None:
+                step["local"] = [None if d is None else _array(d, max_values) for d in loc]
+        steps.append(step)
+    return steps, total
+
+
+def _static(name):
+    with open(os.path.join(_STATIC, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def _script_json(obj):
+    """JSON safe inside a <script> element (no '<', '>' or '&' in the text)."""
+    text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render(data):
+    """The HTML page (a string) for the JSON of `graph_data`."""
+    title = html.escape(data["title"])
+    n, s = len(data["nodes"]), len(data["steps"])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{_static("explorer.css")}</style>
+</head><body>
+<header><h1>{title}</h1>
+<p class="tr-help">{n} nodes, {s} backward steps. Click a node to see its value and gradient;
+step through the backward pass below. Drag to pan, wheel to zoom.
+<span class="tr-key"><i class="k-op"></i>op <i class="k-param"></i>parameter
+<i class="k-input"></i>input leaf <i class="k-const"></i>constant <i class="k-out"></i>output</span></p>
+<noscript><p>This explorer needs JavaScript; the graph data is in the page as JSON (id tr-graph).</p></noscript>
+</header>
+<main>
+<section id="tr-canvas" aria-label="graph"></section>
+<aside>
+<div id="tr-controls"><button id="tr-prev" type="button">&#9664; prev</button>
+<button id="tr-next" type="button">next &#9654;</button>
+<button id="tr-reset" type="button">reset</button>
+<button id="tr-fit" type="button">fit</button>
+<span id="tr-step-count"></span></div>
+<div id="tr-step" aria-live="polite"><p>Backward steps: press <b>next</b>.</p></div>
+<div id="tr-node-panel" aria-live="polite"><p>Click a node.</p></div>
+</aside>
+</main>
+<script type="application/json" id="tr-graph">{_script_json(data)}</script>
+<script>{_static("explorer.js")}</script>
+</body></html>
+"""
+
+
+def explore(output, path, grad=None, max_values=64, title=None):
+    """Write the backprop explorer for the graph that computed `output` to `path` (one HTML
+    file, working offline from file://). Returns the path. See the module docstring for what
+    the page shows and its JSON schema; `grad` and `max_values` as in `graph_data`."""
+    data = graph_data(output, grad=grad, max_values=max_values, title=title)
+    return write_text(path, render(data))
