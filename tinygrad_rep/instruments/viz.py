@@ -40,11 +40,6 @@ def _quote(text):
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _left_justified(lines):
-    """A DOT label of several left-aligned lines (each ends with DOT's \\l escape)."""
-    return _quote("\n".join(lines)).replace("\\n", "\\l")[:-1] + '\\l"'
-
-
 def graph_nodes(tensor, max_nodes=5000):
     """Every tensor of the graph behind `tensor`, inputs before the ops that use them.
 
@@ -98,25 +93,32 @@ def _uses(nodes):
     return count
 
 
+def _html(text):
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
 def legend_dot(values=True):
-    """The legend subgraph of to_dot (DOT lines; its node ids start with "key_", and it has no
-    edges, so it never mixes with the graph's own nodes n0, n1, ...)."""
-    text = ["node: name or op (\"h = Mul\": tensor h made by Mul)", "line 2: shape and dtype"]
+    """The legend of to_dot: one node (id "key", no edges, so it never mixes with the graph's
+    own nodes n0, n1, ...) holding a table of the colours, shapes and label lines."""
+    swatches = [  # (cell attributes, cell text, meaning)
+        ('BGCOLOR="#dbe9f6" STYLE="rounded"', "op", "box: the output of an op"),
+        ('BGCOLOR="#fff2c8"', "leaf", "yellow ellipse: a leaf that requires grad (parameter, input)"),
+        ('STYLE="dashed" COLOR="#888888"', "const", "dashed ellipse: a constant (gets no gradient)"),
+        ('BGCOLOR="#dbe9f6" BORDER="3"', "out", "double outline: the drawn output L"),
+        ('BGCOLOR="#dbe9f6" COLOR="#cc0000" BORDER="2"', "bad", "red outline: a non-finite gradient"),
+    ]
+    lines = ['first line: the name, or the op ("h = Mul": tensor h, made by Mul)', "then its shape and dtype"]
     if values:
-        text += ["value: the tensor's value", "grad: dL/d(tensor), L being the drawn output"]
-    text += ["numbers for small tensors, else min / mean / max",
-             "|grad|: L2 norm of the gradient",
-             "used Nx: the gradient is the sum over N uses",
-             "edge k: the tensor is input k of the op (data flow)"]
-    return ["  subgraph cluster_legend {",
-            '    label="legend"; fontsize=10; color="#bbbbbb"; style=rounded;',
-            f"    key_op [label={_quote('op output')}, {_OP}];",
-            f"    key_leaf [label={_quote('leaf that requires grad')}, {_LEAF}];",
-            f"    key_const [label={_quote('constant (no grad)')}, {_CONST}];",
-            f'    key_out [label={_quote("the drawn output")}, {_OP}, peripheries=2];',
-            f'    key_bad [label={_quote("non-finite gradient")}, {_OP}{_BAD}];',
-            "    key_text [shape=plaintext, fontsize=9, label=" + _left_justified(text) + "];",
-            "  }"]
+        lines += ["value: the tensor's value", "grad: dL/d(tensor), the gradient of L with respect to it",
+                  "numbers for small tensors, else min / mean / max"]
+    lines += ["used Nx: used N times, its gradient is the sum over the uses",
+              "|grad|: L2 norm of the gradient", "edge label k: the tensor is input k of the op"]
+    rows = ['<TR><TD COLSPAN="2" BORDER="0"><B>legend</B></TD></TR>']
+    rows += [f'<TR><TD {attrs}>{cell}</TD><TD BORDER="0" ALIGN="LEFT">{_html(meaning)}</TD></TR>'
+             for attrs, cell, meaning in swatches]
+    rows += [f'<TR><TD COLSPAN="2" BORDER="0" ALIGN="LEFT">{_html(line)}</TD></TR>' for line in lines]
+    table = '<TABLE BORDER="1" COLOR="#bbbbbb" CELLBORDER="1" CELLSPACING="3" CELLPADDING="3">' + "".join(rows) + "</TABLE>"
+    return [f"  key [shape=plaintext, fontsize=9, label=<{table}>];"]
 
 
 def to_dot(tensor, trace=None, grads=None, title=None, max_nodes=5000, values=None,
