@@ -40,7 +40,8 @@ The page's public contract (other tools and tests read it):
 
   where an Array is ``{"shape", "size", "values"?, "min", "max", "mean", "std", "hist"?}``:
   "values" (flat, row-major) when size <= max_values, otherwise "hist" = {"edges", "counts"}
-  (20 bins). Non-finite numbers are the strings "NaN", "Infinity", "-Infinity".
+  (20 bins); summary numbers (min, max, mean, std, edges) are rounded to 6 significant digits,
+  "values" are exact (float32 as their shortest float32 text). Non-finite numbers are the strings "NaN", "Infinity", "-Infinity".
 - Each drawn node is an element with attribute ``data-node-id`` equal to its JSON id; clicking
   it fills ``#tr-node-panel``. ``#tr-step`` shows the current backward step and carries
   ``data-node-id`` of its node; ``#tr-next`` / ``#tr-prev`` move through the steps.
@@ -103,6 +104,12 @@ def _num(v, f32):
     return float(str(np.float32(v))) if f32 else v
 
 
+def _stat(v):
+    """A summary number (min, mean, edges...): 6 significant digits, as the page prints them."""
+    v = _num(v, False)
+    return v if isinstance(v, str) else float(f"{v:.6g}")
+
+
 def _array(a, max_values):
     """An Array of the JSON schema: the numbers for small arrays, a summary for large ones."""
     a = np.asarray(a)
@@ -118,11 +125,10 @@ def _array(a, max_values):
         fin = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
         x = fin.astype(np.float64)
         if x.size:
-            out.update(min=_num(x.min(), f32), max=_num(x.max(), f32), mean=_num(x.mean(), f32),
-                       std=_num(x.std(), f32))
+            out.update(min=_stat(x.min()), max=_stat(x.max()), mean=_stat(x.mean()), std=_stat(x.std()))
         if flat.size > max_values and x.size:
             counts, edges = np.histogram(x, bins=_BINS)
-            out["hist"] = {"edges": [_num(e, f32) for e in edges], "counts": counts.tolist()}
+            out["hist"] = {"edges": [_stat(e) for e in edges], "counts": counts.tolist()}
         if fin.size != flat.size:
             out["nonfinite"] = int(flat.size - fin.size)
     return out

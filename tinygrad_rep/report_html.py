@@ -1,0 +1,181 @@
+"""One self-contained HTML page for a run: headings, paragraphs, tables with a caption and a
+legend, figures with captions and alt text, links and the machine it ran on.
+
+    page = HtmlReport("autoencoder on digits", folder=out)
+    page.heading("Results")
+    page.table(["model", "mse"], rows, caption="Held-out reconstruction error",
+               legend={"mse": "mean squared error per pixel, lower is better"})
+    page.image("loss.png", caption="Training loss per epoch", alt="loss falls from 0.09 to 0.02")
+    page.link("graph.html", "backprop explorer of one training step")
+    page.machine()
+    page.write(os.path.join(out, "report.html"))
+
+The page reads as a document without JavaScript (it has none) and the style is inline, so
+the folder can be zipped and opened anywhere. Images are referenced relative to the page (they
+must be in its folder or below) or, with inline=True, embedded as data: URIs. Text is escaped;
+`html()` adds trusted markup as is. Written atomically.
+"""
+import base64
+import datetime
+import html
+import mimetypes
+import os
+import platform
+
+from .instruments._common import write_text
+
+__all__ = ["HtmlReport", "machine_info"]
+
+_CSS = """
+body { font: 15px/1.5 system-ui, sans-serif; color: #1b1f24; max-width: 1100px; margin: 0 auto; padding: 12px 20px 40px; }
+h1 { font-size: 26px; border-bottom: 2px solid #ddd; padding-bottom: 4px; }
+h2 { font-size: 20px; margin-top: 28px; border-bottom: 1px solid #eee; } h3 { font-size: 16px; }
+table { border-collapse: collapse; margin: 8px 0 4px; font-variant-numeric: tabular-nums; }
+caption { caption-side: top; text-align: left; font-weight: 600; padding: 4px 0; }
+th, td { border: 1px solid #ccc; padding: 3px 9px; } th { background: #f3f4f6; text-align: left; }
+td.num { text-align: right; font-family: ui-monospace, monospace; font-size: 13px; }
+dl.legend { margin: 2px 0 12px; font-size: 13px; color: #333; } dl.legend dt { display: inline; font-weight: 600; }
+dl.legend dd { display: inline; margin: 0 14px 0 4px; }
+figure { margin: 14px 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 13px; color: #333; margin-top: 3px; }
+pre { background: #f6f8fa; padding: 8px 10px; overflow-x: auto; font-size: 13px; }
+.machine { font-size: 13px; color: #333; } .machine th { background: none; border: none; padding: 0 10px 0 0; }
+.machine td { border: none; padding: 0; }
+"""
+
+
+def machine_info():
+    """The machine and backend a run used: a dict of short strings (for `HtmlReport.machine`)."""
+    import numpy as np
+    from . import get_backend
+    info = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "numpy": np.__version__,
+            "backend": str(get_backend())}
+    threads = os.environ.get("TINYGRAD_REP_NUM_THREADS")
+    if threads:
+        info["kernel threads"] = threads
+    info["written"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return info
+
+
+def _cell(v):
+    if isinstance(v, float):
+        return f'<td class="num">{v:.4g}</td>'
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f'<td class="num">{v}</td>'
+    return f"<td>{html.escape(str(v))}</td>"
+
+
+class HtmlReport:
+    """Build a page section by section, then `write(path)`. `folder`: where the page will be
+    written (image paths are checked and made relative to it); defaults to the write path's."""
+
+    def __init__(self, title, folder=None, intro=None):
+        self.title = str(title)
+        self.folder = None if folder is None else os.path.abspath(folder)
+        self._parts = []
+        if intro:
+            self.paragraph(intro)
+
+    def heading(self, text, level=2):
+        """A section heading (level 2 or 3; the title is the level-1 heading)."""
+        if level not in (2, 3, 4):
+            raise ValueError(f"heading: level must be 2, 3 or 4, got {level!r}")
+        self._parts.append(f"<h{level}>{html.escape(str(text))}</h{level}>")
+        return self
+
+    def paragraph(self, text):
+        """A paragraph of plain text (escaped)."""
+        self._parts.append(f"<p>{html.escape(str(text))}</p>")
+        return self
+
+    def items(self, texts):
+        """A bulleted list of plain-text items."""
+        self._parts.append("<ul>" + "".join(f"<li>{html.escape(str(t))}</li>" for t in texts) + "</ul>")
+        return self
+
+    def code(self, text):
+        """Preformatted text (console output, a command line)."""
+        self._parts.append(f"<pre>{html.escape(str(text))}</pre>")
+        return self
+
+    def html(self, markup):
+        """Trusted markup, added as is."""
+        self._parts.append(str(markup))
+        return self
+
+    def table(self, headers, rows, caption=None, legend=None, note=None):
+        """A table; `legend` explains the columns or row labels ({term: meaning} or a string),
+        `note` is one line of interpretation shown under it. Floats are shown to 4 digits."""
+        rows = [list(r) for r in rows]
+        for k, r in enumerate(rows):
+            if len(r) != len(headers):
+                raise ValueError(f"table: row {k} has {len(r)} cells for {len(headers)} columns")
+        h = ["<table>"]
+        if caption:
+            h.append(f"<caption>{html.escape(str(caption))}</caption>")
+        h.append("<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in headers) + "</tr></thead>")
+        h.append("<tbody>" + "".join("<tr>" + "".join(_cell(v) for v in r) + "</tr>" for r in rows) + "</tbody>")
+        h.append("</table>")
+        if legend:
+            if isinstance(legend, dict):
+                h.append('<dl class="legend">' + "".join(
+                    f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in legend.items()) + "</dl>")
+            else:
+                h.append(f'<p class="legend">{html.escape(str(legend))}</p>')
+        if note:
+            h.append(f"<p><em>{html.escape(str(note))}</em></p>")
+        self._parts.append("\n".join(h))
+        return self
+
+    def image(self, path, caption, alt=None, inline=False):
+        """A figure: the image at `path` (relative to the page's folder, or absolute inside it)
+        with a caption; alt text defaults to the caption. inline=True embeds the bytes."""
+        self._parts.append(("image", os.fspath(path), str(caption), str(alt or caption), bool(inline)))
+        return self
+
+    def link(self, href, text, note=None):
+        """A paragraph with one link (a file in the folder, or a URL) and an optional note."""
+        extra = f" — {html.escape(str(note))}" if note else ""
+        self._parts.append(f'<p><a href="{html.escape(str(href), quote=True)}">{html.escape(str(text))}</a>{extra}</p>')
+        return self
+
+    def machine(self, info=None):
+        """The machine/backend block (`machine_info()` unless a dict is given)."""
+        info = machine_info() if info is None else info
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in info.items())
+        self._parts.append(f'<h2>Machine</h2><table class="machine">{rows}</table>')
+        return self
+
+    def _figure(self, folder, path, caption, alt, inline):
+        full = path if os.path.isabs(path) else os.path.join(folder, path)
+        if not os.path.isfile(full):
+            raise FileNotFoundError(f"HtmlReport: image {path!r} not found (looked for {full})")
+        if inline:
+            mime = mimetypes.guess_type(full)[0] or "application/octet-stream"
+            with open(full, "rb") as f:
+                src = f"data:{mime};base64," + base64.b64encode(f.read()).decode("ascii")
+        else:
+            rel = os.path.relpath(os.path.abspath(full), folder)
+            if rel.startswith(".."):
+                raise ValueError(f"HtmlReport: image {path!r} is outside the page's folder {folder}; "
+                                 f"copy it there or pass inline=True")
+            src = "/".join(rel.split(os.sep))
+        return (f'<figure><img src="{html.escape(src, quote=True)}" alt="{html.escape(alt, quote=True)}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+    def render(self, folder=None):
+        """The page as a string (images resolved against `folder`, default the report's)."""
+        folder = os.path.abspath(folder or self.folder or ".")
+        body = [self._figure(folder, *p[1:]) if isinstance(p, tuple) else p for p in self._parts]
+        title = html.escape(self.title)
+        return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+                f"<title>{title}</title>\n<style>{_CSS}</style>\n</head><body>\n<h1>{title}</h1>\n"
+                + "\n".join(body) + "\n</body></html>\n")
+
+    def write(self, path):
+        """Write the page to `path` atomically; returns the path."""
+        folder = self.folder or os.path.dirname(os.path.abspath(path))
+        return write_text(path, self.render(folder))
