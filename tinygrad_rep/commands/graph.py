@@ -15,10 +15,11 @@ A result with more than one element is differentiated as L = sum(result).
 
 Writes into --out: graph.dot (always), graph.svg and graph.png (when Graphviz's `dot` is
 installed), backward_trace.txt (the table, and with values the arrays of every step) and
-backward_trace.json.
+backward_trace.json; with --html also graph.html, the interactive backprop explorer.
 """
 import argparse
 import ast
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -49,6 +50,8 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the built-in MLP and of --input-shape")
     parser.add_argument("--formats", default="svg,png",
                         help="formats rendered by Graphviz besides .dot (default: svg,png)")
+    parser.add_argument("--html", action="store_true",
+                        help="also write graph.html: the interactive backprop explorer (works offline)")
 
 
 # ------------------------------------------------------------------------------ what to draw
@@ -162,18 +165,20 @@ def run(args):
         raise options.UsageError("--input-shape needs --module")
     options.output_folder(args.out)
 
-    if args.expr is not None:
-        out = expression_graph(args.expr, [parse_input(s) for s in args.input])
-        what = f"expression {args.expr}"
-    elif args.module is not None:
-        model = load_module(args.module)
-        out = module_graph(model, [parse_input(s, requires_grad=False) for s in args.input],
-                           args.input_shape, args.seed)
-        what = f"module {args.module}"
-    else:
-        from ..instruments.tour import mlp_loss_graph
-        _, out = mlp_loss_graph(batch_size=args.batch_size, seed=args.seed)
-        what = f"64-16-10 MLP, cross-entropy on {args.batch_size} digits"
+    # with --html, remember where each op was made: the explorer shows it (file:line)
+    with viz.recording() if args.html else contextlib.nullcontext():
+        if args.expr is not None:
+            out = expression_graph(args.expr, [parse_input(s) for s in args.input])
+            what = f"expression {args.expr}"
+        elif args.module is not None:
+            model = load_module(args.module)
+            out = module_graph(model, [parse_input(s, requires_grad=False) for s in args.input],
+                               args.input_shape, args.seed)
+            what = f"module {args.module}"
+        else:
+            from ..instruments.tour import mlp_loss_graph
+            _, out = mlp_loss_graph(batch_size=args.batch_size, seed=args.seed)
+            what = f"64-16-10 MLP, cross-entropy on {args.batch_size} digits"
     if not isinstance(out, Tensor):
         raise options.UsageError(f"the {what.split()[0]} gave a {type(out).__name__}, not a Tensor")
     if not out.requires_grad:
@@ -198,6 +203,8 @@ def run(args):
         if kind in files:
             print(f"wrote {files[kind]}")
     print(f"wrote {os.path.join(args.out, 'backward_trace.txt')} and backward_trace.json")
+    if args.html:
+        print(f"wrote {viz.explore(out, os.path.join(args.out, 'graph.html'), title=f'{what} ({value})')}")
     if "missing" in files:
         print(files["missing"])
     return 0

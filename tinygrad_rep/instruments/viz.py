@@ -16,6 +16,9 @@ else L2 norms). A tensor used more than once says so: its gradient is the sum ov
 Edges go from an input to the op that uses it (data flow), labelled with the input's position
 when the op has more than one input; a tensor used twice by one op gets two edges. A legend
 explains colours, shapes and lines.
+
+The interactive HTML explorer is here too: `tr.viz.explore(output, "graph.html")`, with
+`tr.viz.recording()` around the forward pass to show source lines (instruments/explorer.py).
 """
 import os
 import shutil
@@ -224,3 +227,6 @@ def render(dot_text, path, formats=("svg", "png"), timeout=60):
 def save(tensor, path, trace=None, formats=("svg", "png"), title=None, values=None):
     """to_dot(tensor, trace, values=values) rendered with render(); returns the files written."""
     return render(to_dot(tensor, trace=trace, title=title, values=values), path, formats)
+
+
+from .explorer import explore, recording  # noqa: E402,F401  (the HTML explorer, same namespace)
