@@ -20,7 +20,7 @@ import os
 import shlex
 
 from pybind11.setup_helpers import Pybind11Extension
-from setuptools import setup
+from setuptools import find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 KERNEL_LIB = "tinygrad_rep_kernels"
@@ -84,6 +84,10 @@ class build_ext_with_kernels(build_ext):
 
 
 setup(
+    # tinygrad_rep/ and the repository's benchmarks/ folder, shipped as tinygrad_rep.benchmarks
+    packages=find_namespace_packages(include=["tinygrad_rep", "tinygrad_rep.*"], exclude=["*.__pycache__"])
+    + ["tinygrad_rep.benchmarks"],
+    package_dir={"tinygrad_rep.benchmarks": "benchmarks"},
     libraries=[(KERNEL_LIB, {
         "sources": C_SOURCES,
         "include_dirs": ["csrc"],

@@ -6,7 +6,7 @@ The checked function is f(A, B) = tanh(A @ B) with A, B of shape (n, n), float64
 grad, on the default backend at one thread. The full check evaluates the forward twice per input
 element (4 n^2 forwards); fast mode (random projections uᵀJd against the analytic VJP, k = 3)
 needs one backward and two forwards per projection, whatever n is. Times are seconds per check
-(median, min and max over rounds, the calling thread's CPU time; see common.py), and each record
+(median, min and max over rounds, the calling thread's CPU time; see timing.py), and each record
 says how many forward evaluations the numerical side made. The full check is timed only up to the
 size where it still takes seconds; beyond that its cost is the per-forward time times 4 n^2.
 """
@@ -14,7 +14,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import machine  # noqa: E402
+import measurements  # noqa: E402
+import peers  # noqa: E402
+import timing  # noqa: E402
 
 SUITE = "gradcheck"
 PLANS = {
@@ -43,17 +46,17 @@ def run(quick=False, smoke=False, threads=1):
         for n in sizes:
             fn, inputs = _case(np, tr, n)
             report = tr.gradcheck(fn, inputs, fast=mode == "fast", report=True)
-            with common.threads(1):
-                stats = common.measure(lambda: tr.gradcheck(fn, inputs, fast=mode == "fast"),
+            with peers.threads(1):
+                stats = timing.measure(lambda: tr.gradcheck(fn, inputs, fast=mode == "fast"),
                                        repeats=plan["repeats"], warmup=0, target=0.0,
-                                       clock=common.clock_for(1))
-            rec = common.record(f"gradcheck {mode}", f"{n}x{n}", tr.get_backend(), 1, stats,
-                                suite=SUITE, dtype="float64", evaluations=report.evaluations,
-                                elements=2 * n * n, method=report.method)
+                                       clock=timing.clock_for(1))
+            rec = measurements.record(f"gradcheck {mode}", f"{n}x{n}", tr.get_backend(), 1, stats,
+                                      suite=SUITE, dtype="float64", evaluations=report.evaluations,
+                                      elements=2 * n * n, method=report.method)
             records.append(rec)
             print(f"  {mode:4s} n={n:5d}  {2 * n * n:8d} elements  {report.evaluations:7d} forwards  "
-                  f"{common.fmt_time(rec['median']):>10s}  (min {common.fmt_time(rec['min'])}, "
-                  f"max {common.fmt_time(rec['max'])})", flush=True)
+                  f"{timing.fmt_time(rec['median']):>10s}  (min {timing.fmt_time(rec['min'])}, "
+                  f"max {timing.fmt_time(rec['max'])})", flush=True)
     return records
 
 
@@ -67,7 +70,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     records = run(quick=args.quick, smoke=args.smoke)
     if args.out:
-        payload = {"suite": SUITE, "machine": common.machine_info(), "records": records}
+        payload = {"suite": SUITE, "machine": machine.machine_info(), "records": records}
         try:
             from tinygrad_rep.output import write_json_atomic
         except ImportError:  # older trees without the shared writer: temp file + rename

@@ -3,7 +3,7 @@
     python benchmarks/bench_kernels.py [--quick | --smoke] [--out DIR]    (or `make bench-kernels`,
     `tinygrad-rep bench kernels`): writes results.json, REPORT.md and plots like `run.py kernels`.
 
-What is measured, each comparison side by side in one process (see common.py for the method):
+What is measured, each comparison side by side in one process (see timing.py for the method):
 - ceilings: the FMA peak of one core (a C loop compiled at run time) and the copy bandwidth
   (np.copyto of 256 MB), with 1 thread and with every core; drawn as the roofline in the report.
 - matmul: sgemm and dgemm at square sizes n and at the MLP layer shape 256x784x256, through the
@@ -33,7 +33,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import ceilings  # noqa: E402
+import measurements  # noqa: E402
+import peers  # noqa: E402
 
 SUITE = "kernels"
 OURS = ("pybind11", "cffi", "numpy-ref")  # our three backends; "numpy-ref" is tinygrad_rep's numpy backend
@@ -85,7 +87,7 @@ class Ctx:
         import tinygrad_rep as tr
         from tinygrad_rep import backend
         self.np, self.tr, self.backend = np, tr, backend
-        self.torch = common.optional("torch")
+        self.torch = peers.optional("torch")
         self.plan, self.threads = plan, main_threads
         self.rng = np.random.default_rng(0)
         self.records = []
@@ -111,9 +113,9 @@ class Ctx:
 
     def measure(self, what, size, nthreads, fns, unit="s", scale=1.0, target=None, **extra):
         """Time {backend: fn or (setup, fn) or None} side by side; record and print one line."""
-        recs = common.side_by_side(SUITE, what, size, nthreads, fns, self.plan["repeats"],
-                                   self.plan["target"] if target is None else target, unit=unit,
-                                   scale=scale, **extra)
+        recs = measurements.side_by_side(SUITE, what, size, nthreads, fns, self.plan["repeats"],
+                                         self.plan["target"] if target is None else target, unit=unit,
+                                         scale=scale, **extra)
         from tinygrad_rep.backend import pool
         pool.set_enabled(True)  # a "no pool" entry may have switched it off: back to the default
         self.records += recs
@@ -127,29 +129,29 @@ def bench_ceilings(c):
     """FMA peak and copy bandwidth, with one thread and with every core."""
     # the SIMD level our kernels dispatch to, so the ceiling is the one they can reach
     simd = c.ours["pybind11"].info()["simd"] if c.ours.get("pybind11") else "default"
-    counts = [1] + ([common.cpu_count()] if common.cpu_count() > 1 and c.plan["multi"] else [])
+    counts = [1] + ([peers.cpu_count()] if peers.cpu_count() > 1 and c.plan["multi"] else [])
     for dtype in ("f32", "f64"):
         for n in counts:
             # many short rounds: on a shared machine the best of them is the peak (see report.py)
-            stats, work = common.fma_peak(dtype, simd, n, repeats=2 * c.plan["repeats"] + 1,
-                                          seconds=c.plan["fma_seconds"])
+            stats, work = ceilings.fma_peak(dtype, simd, n, repeats=2 * c.plan["repeats"] + 1,
+                                            seconds=c.plan["fma_seconds"])
             what = f"fma peak {dtype}"
             if stats is None:
-                c.records.append(common.skipped(what, "-", "measured", n, work, suite=SUITE))
+                c.records.append(measurements.skipped(what, "-", "measured", n, work, suite=SUITE))
                 print(f"  {what}: skipped ({work})")
                 continue
-            rec = common.record(what, "-", "measured", n, stats, suite=SUITE, flops=work, simd=simd,
-                                note=f"{simd} FMA loop in C (independent chains in registers), compiled at run time")
+            rec = measurements.record(what, "-", "measured", n, stats, suite=SUITE, flops=work, simd=simd,
+                                      note=f"{simd} FMA loop in C (independent chains in registers), compiled at run time")
             c.records.append(rec)
-            print("  " + common.summary_line([rec]))
+            print("  " + measurements.summary_line([rec]))
     nbytes = c.plan["copy_mb"] * 2 ** 20
     for n in counts:
-        stats, moved = common.copy_bandwidth(nbytes, n, repeats=c.plan["repeats"])
-        rec = common.record("copy bandwidth", f"{c.plan['copy_mb']} MB", "measured", n, stats, suite=SUITE,
-                            bytes=moved, note=("np.copyto" if n == 1 else f"ctypes.memmove in {n} threads")
-                            + "; bytes = read + write of the array")
+        stats, moved = ceilings.copy_bandwidth(nbytes, n, repeats=c.plan["repeats"])
+        rec = measurements.record("copy bandwidth", f"{c.plan['copy_mb']} MB", "measured", n, stats, suite=SUITE,
+                                  bytes=moved, note=("np.copyto" if n == 1 else f"ctypes.memmove in {n} threads")
+                                  + "; bytes = read + write of the array")
         c.records.append(rec)
-        print("  " + common.summary_line([rec]))
+        print("  " + measurements.summary_line([rec]))
 
 
 def bench_matmul(c, dtype_name, shapes, nthreads):
@@ -167,7 +169,7 @@ def bench_matmul(c, dtype_name, shapes, nthreads):
             fns["torch"] = lambda: torch.mm(ta, tb)
         else:
             fns["torch"] = None
-        with tr.no_grad():
+        with peers.grad_off(torch):
             c.measure(dtype_name, f"{M}x{K}x{N}", nthreads, fns, flops=2 * M * N * K,
                       dtype=np.dtype(dtype).name)
     c.backend.set_backend("pybind11")
@@ -269,7 +271,7 @@ def bench_rows(c, shape, nthreads):
             tfn = torch._softmax_backward_data if op == "softmax" else torch._log_softmax_backward_data
             fns["torch"] = lambda f=tfn, yy=ty[op]: f(tg, yy, -1, torch.float32)
         moved = (2 if direction == "fwd" else 3) * nbytes
-        with tr.no_grad():
+        with peers.grad_off(torch):
             c.measure(f"{kernel} f32", size, nthreads, fns, bytes=moved, dtype="float32")
     c.backend.set_backend("pybind11")
 
@@ -302,7 +304,7 @@ def bench_relu(c, shape, nthreads):
         bwd["torch"] = lambda: torch.ops.aten.threshold_backward(tg, tx, 0)
     else:
         fwd["torch"] = bwd["torch"] = None
-    with tr.no_grad():
+    with peers.grad_off(torch):
         c.measure("relu fwd f32", size, nthreads, fwd, bytes=2 * x.nbytes, dtype="float32")
         c.measure("relu bwd f32", size, nthreads, bwd, bytes=3 * x.nbytes, dtype="float32")
     c.backend.set_backend("pybind11")
@@ -371,7 +373,7 @@ def bench_allocation(c, shape):
 # ---------------------------------------------------------------------------------------------
 
 def run(quick=False, smoke=False, threads=1):
-    """Run every section; returns the records (see common.RECORD_KEYS)."""
+    """Run every section; returns the records (see measurements.RECORD_KEYS)."""
     plan = plan_for(quick, smoke)
     c = Ctx(plan, threads)
     print("ceilings (FMA peak, copy bandwidth)")
@@ -380,9 +382,9 @@ def run(quick=False, smoke=False, threads=1):
         shapes = [(n, n, n) for n in plan[kind]] + ([MLP_SHAPE] if plan["mlp"] else [])
         print(f"{kind}, {threads} thread(s)")
         bench_matmul(c, kind, shapes, threads)
-    ncores = common.cpu_count()
+    ncores = peers.cpu_count()
     if plan["multi"] and ncores > 1:
-        if common.blas_threads_controllable():
+        if peers.blas_threads_controllable():
             print(f"sgemm, {ncores} threads")
             bench_matmul(c, "sgemm", [(n, n, n) for n in plan["multi"]], ncores)
         else:

@@ -5,7 +5,7 @@
 
 Same model, same optimizer, same batches, same thread count (ours: TINYGRAD_REP_NUM_THREADS /
 set_num_threads; PyTorch: torch.set_num_threads), timed side by side in interleaved rounds after a
-warm-up (see common.py). PyTorch is optional: without it its records say "skipped".
+warm-up (see timing.py). PyTorch is optional: without it its records say "skipped".
 
 Sections (BENCHMARKS, each `fn(plan, threads) -> list of records`; add a section by appending
 a (name, fn) pair):
@@ -28,8 +28,13 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402  (standard library only)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import load  # noqa: E402
+import machine  # noqa: E402
+import measurements  # noqa: E402
+import peers  # noqa: E402
+import timing  # noqa: E402
 
 SUITE = "models"
 OURS = ("pybind11", "cffi", "numpy-ref")
@@ -86,7 +91,7 @@ def ours_autoencoder(widths, lr, seed=0):
 
 def torch_autoencoder(widths, lr, seed=0):
     """The same autoencoder and step in PyTorch (None when torch is not installed)."""
-    torch = common.optional("torch")
+    torch = peers.optional("torch")
     if torch is None:
         return None
     torch.manual_seed(seed)
@@ -173,9 +178,9 @@ def bench_autoencoder_step(plan, threads):
     t = torch_autoencoder(SMALL["widths"], SMALL["lr"])
     fns["torch"] = None if t is None else (lambda: t[2](xb))
     _use_backend("pybind11" if "pybind11" in fns else "numpy-ref")()
-    return common.side_by_side(SUITE, "autoencoder step", SMALL_SIZE, threads, fns, plan["step_repeats"],
-                               plan["target"], unit="us", scale=1e6, rows=SMALL["batch"],
-                               note="forward + MSE + backward + Adam step")
+    return measurements.side_by_side(SUITE, "autoencoder step", SMALL_SIZE, threads, fns, plan["step_repeats"],
+                                     plan["target"], unit="us", scale=1e6, rows=SMALL["batch"],
+                                     note="forward + MSE + backward + Adam step")
 
 
 def bench_autoencoder_phases(plan, threads):
@@ -189,8 +194,8 @@ def bench_autoencoder_phases(plan, threads):
     for phase, i in (("forward + loss", 3), ("forward + backward", 4), ("full step", 2)):
         fns = {names[0]: (lambda f=ours[i]: f(xb)),
                "torch": None if theirs is None else (lambda f=theirs[i]: f(xb))}
-        records += common.side_by_side(SUITE, f"autoencoder phase: {phase}", SMALL_SIZE, threads, fns,
-                                       plan["detail_repeats"], plan["target"], unit="us", scale=1e6)
+        records += measurements.side_by_side(SUITE, f"autoencoder phase: {phase}", SMALL_SIZE, threads, fns,
+                                             plan["detail_repeats"], plan["target"], unit="us", scale=1e6)
     return records
 
 
@@ -215,8 +220,8 @@ def bench_autoencoder_epoch(plan, threads):
     theirs = torch_autoencoder(LARGE["widths"], LARGE["lr"])
     fns = {names[0]: epoch_fn(ours[2]), "torch": None if theirs is None else epoch_fn(theirs[2])}
     size = LARGE_SIZE if plan["epoch_rows"] is None else f"{LARGE_SIZE} n{plan['epoch_rows']}"
-    return common.side_by_side(SUITE, "autoencoder epoch", size, threads, fns, plan["epoch_repeats"],
-                               0.0, unit="s", rows=len(x), note=note)
+    return measurements.side_by_side(SUITE, "autoencoder epoch", size, threads, fns, plan["epoch_repeats"],
+                                     0.0, unit="s", rows=len(x), note=note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +255,7 @@ def ours_nt_xent(a, b):
 def torch_nt_xent(a, b):
     """The same loss in PyTorch eager (the usual SimCLR code: normalize, z z^T / T, -inf on the
     diagonal, cross-entropy against the other view), or None without torch."""
-    torch = common.optional("torch")
+    torch = peers.optional("torch")
     if torch is None:
         return None
     ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
@@ -279,10 +284,10 @@ def bench_nt_xent(plan, threads):
         fns[name] = (setup, ours_nt_xent(a, b))
     fns["torch"] = torch_nt_xent(a, b)
     _use_backend("pybind11" if "pybind11" in fns else "numpy-ref")()
-    records = common.side_by_side(SUITE, "nt-xent forward+backward", NTX_SIZE, threads, fns,
-                                  plan["step_repeats"] * 3, plan["target"], unit="us", scale=1e6,
-                                  samples=2 * NTX["n"], note="normalize, z z^T / T, self-pair masked, "
-                                  "cross-entropy; forward and backward to both inputs")
+    records = measurements.side_by_side(SUITE, "nt-xent forward+backward", NTX_SIZE, threads, fns,
+                                        plan["step_repeats"] * 3, plan["target"], unit="us", scale=1e6,
+                                        samples=2 * NTX["n"], note="normalize, z z^T / T, self-pair masked, "
+                                        "cross-entropy; forward and backward to both inputs")
     # the group above leaves the last backend it timed selected: the pieces run on pybind11
     _use_backend("pybind11" if "pybind11" in fns else "numpy-ref")()
     records += _nt_xent_pieces(a, b, plan, threads)
@@ -323,10 +328,10 @@ def _nt_xent_pieces(a, b, plan, threads):
     for piece, (fwd, fwd_bwd) in pieces.items():
         fns[f"{piece}: forward"] = fwd
         fns[f"{piece}: forward+backward"] = fwd_bwd
-    with common.threads(threads):
-        stats = common.measure_group(fns, repeats=plan["detail_repeats"], warmup=1, target=plan["target"])
-    recs = [common.record(f"nt-xent piece: {name}", NTX_SIZE, "pybind11" if tr.get_backend() == "pybind11"
-                          else tr.get_backend(), threads, st, unit="us", scale=1e6, suite=SUITE)
+    with peers.threads(threads):
+        stats = timing.measure_group(fns, repeats=plan["detail_repeats"], warmup=1, target=plan["target"])
+    recs = [measurements.record(f"nt-xent piece: {name}", NTX_SIZE, "pybind11" if tr.get_backend() == "pybind11"
+                                else tr.get_backend(), threads, st, unit="us", scale=1e6, suite=SUITE)
             for name, st in stats.items()]
     for r in recs:
         print(f"  {r['what']}: {r['median']:.1f} us", flush=True)
@@ -353,7 +358,7 @@ def ours_simclr(seed=0):
 def torch_simclr(seed=0):
     """The same SimCLR step in PyTorch eager (None without torch)."""
     import numpy as np
-    torch = common.optional("torch")
+    torch = peers.optional("torch")
     if torch is None:
         return None
     torch.manual_seed(seed)
@@ -393,9 +398,9 @@ def bench_simclr_step(plan, threads):
     ours = ours_simclr()
     theirs = torch_simclr()
     fns = {names[0]: (lambda: ours(v1, v2)), "torch": None if theirs is None else (lambda: theirs(v1, v2))}
-    return common.side_by_side(SUITE, "simclr step", SIMCLR_SIZE, threads, fns, plan["step_repeats"],
-                               plan["target"], unit="ms", scale=1e3, samples=2 * SIMCLR["batch"],
-                               note=f"{note}; forward both views, NT-Xent, backward, Adam")
+    return measurements.side_by_side(SUITE, "simclr step", SIMCLR_SIZE, threads, fns, plan["step_repeats"],
+                                     plan["target"], unit="ms", scale=1e3, samples=2 * SIMCLR["batch"],
+                                     note=f"{note}; forward both views, NT-Xent, backward, Adam")
 
 
 BENCHMARKS = [
@@ -445,20 +450,20 @@ def main(argv=None):
     mode.add_argument("--smoke", action="store_true")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", nargs="*", choices=[n for n, _ in BENCHMARKS], help="sections to run")
-    p.add_argument("--out", default=os.path.join(common.REPO, "benchmarks", "results", "models.json"))
+    p.add_argument("--out", default=os.path.join(HERE, "results", "models.json"))
     args = p.parse_args(argv)
-    common.prepare_process_env(max(args.threads, common.cpu_count()))  # before numpy loads
-    import report
-    common.optional("torch")  # imported before timing, so threads() sets its count too
-    with common.LoadMonitor() as load:
-        with common.threads(args.threads):
+    peers.prepare_process_env(max(args.threads, peers.cpu_count()))  # before numpy loads
+    import results
+    peers.optional("torch")  # imported before timing, so threads() sets its count too
+    with load.LoadMonitor() as run_load:
+        with peers.threads(args.threads):
             records = run(args.quick, args.smoke, args.threads, args.only)
     print()
     print(table(records))
-    print(common.describe_load(load.summary))
+    print(load.describe_load(run_load.summary))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    report.write_json_atomic(args.out, {"suite": SUITE, "machine": common.machine_info(),
-                                        "load": load.summary, "targets": TARGETS, "records": records})
+    results.write_results(args.out, {"suite": SUITE, "machine": machine.machine_info(),
+                                     "load": run_load.summary, "targets": TARGETS, "records": records})
     print(f"wrote {args.out}")
     return 0
 

@@ -5,17 +5,19 @@
 For each op on 8x8 float32 tensors, side by side in one process, one thread for every library:
 - forward under no_grad through the public API (Tensor methods and operators) with each of our
   three backends (pybind11, cffi, numpy-ref), beside the same computation in plain numpy and in
-  PyTorch;
+  PyTorch; grad mode is switched off once around the whole comparison, for us and PyTorch alike
+  (peers.grad_off), so neither side enters a context manager inside its timed calls;
 - forward + backward: op(x).sum().backward() with requires_grad inputs, beside PyTorch autograd;
 - a tiny MLP (batch 32, 64 -> 64 -> ReLU -> 10, cross-entropy): forward only, and forward +
   backward, beside PyTorch and a hand-written numpy forward + backward.
-Times are microseconds per call (median over interleaved rounds; see common.py).
+Times are microseconds per call (median over interleaved rounds; see timing.py).
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import measurements  # noqa: E402
+import peers  # noqa: E402
 
 SUITE = "ops"
 OURS = ("pybind11", "cffi", "numpy-ref")
@@ -76,14 +78,10 @@ def bench_op_overhead(c, ops):
         ours, plain, tfn = table[op]
         fwd = {name: (c.use(name), lambda f=ours: f(A, B, t)) for name in c.ours}
         fwd["numpy"] = lambda f=plain: f(a, b, t)
-        if torch is not None and tfn is not None:
-            def torch_fwd(f=tfn):
-                with torch.no_grad():
-                    return f(ta, tb, tt)
-            fwd["torch"] = torch_fwd
-        else:
-            fwd["torch"] = None
-        with tr.no_grad():
+        fwd["torch"] = (lambda f=tfn: f(ta, tb, tt)) if torch is not None and tfn is not None else None
+        # grad mode off on both sides, entered once around the measurement: no side pays for
+        # entering a context manager inside its timed calls
+        with peers.grad_off(torch):
             c.measure(f"{op} fwd", size, fwd)
 
         def ours_step(f=ours):
@@ -152,8 +150,7 @@ def bench_tiny_mlp(c):
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
         def torch_fwd():
-            with torch.no_grad():
-                return torch.nn.functional.cross_entropy(net(tx), ty)
+            return torch.nn.functional.cross_entropy(net(tx), ty)
 
         def torch_step():
             net.zero_grad(set_to_none=True)
@@ -162,7 +159,7 @@ def bench_tiny_mlp(c):
         fwd["torch"], step["torch"] = torch_fwd, torch_step
     else:
         fwd["torch"] = step["torch"] = None
-    with tr.no_grad():
+    with peers.grad_off(torch):
         c.measure("tiny MLP fwd", size, fwd)
     c.measure("tiny MLP fwd+bwd", size, step)
 
@@ -175,7 +172,7 @@ class Ctx:
         import tinygrad_rep as tr
         import tinygrad_rep.functional as F
         self.np, self.tr, self.F = np, tr, F
-        self.torch = common.optional("torch")
+        self.torch = peers.optional("torch")
         self.plan = plan
         self.records = []
         self.ours = []
@@ -193,8 +190,8 @@ class Ctx:
         return lambda: self.tr.set_backend(target)
 
     def measure(self, what, size, fns):
-        self.records += common.side_by_side(SUITE, what, size, 1, fns, self.plan["repeats"],
-                                            self.plan["target"], unit="us", scale=1e6, dtype="float32")
+        self.records += measurements.side_by_side(SUITE, what, size, 1, fns, self.plan["repeats"],
+                                                  self.plan["target"], unit="us", scale=1e6, dtype="float32")
         self.tr.set_backend("pybind11" if "pybind11" in self.ours else "numpy")
 
 

@@ -26,12 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tinygrad_rep as tr  # noqa: E402
 from tinygrad_rep.data import text  # noqa: E402
 from tinygrad_rep.models import word2vec as w2v  # noqa: E402
-from tinygrad_rep.models.report import write_json_atomic, write_text_atomic  # noqa: E402
+from results import write_results, write_text_atomic  # noqa: E402
 
 SETTINGS = dict(dim=100, window=5, negative=5, min_count=5, sample=1e-3, epochs=5, lr=0.025, min_lr=0.0001)
 
@@ -222,7 +222,7 @@ def main(argv=None):
     result = {"corpus": args.corpus, "raw_words": raw_words, "tokenize_seconds": tok_seconds,
               "settings": SETTINGS, "batch_size": args.batch_size, "backend": info,
               "gensim": gensim_ok or why, "runs": runs, "summary": summary, "softmax_vs_negative": table}
-    write_json_atomic(out / "bench_word2vec.json", result)
+    write_results(out / "bench_word2vec.json", result)
     write_text_atomic(out / "bench_word2vec.md", "\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
     print(f"\nwrote {out / 'bench_word2vec.json'} and {out / 'bench_word2vec.md'}")

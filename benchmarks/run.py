@@ -14,7 +14,12 @@ the test. A suite whose optional baseline is missing reports it as skipped; a su
 is reported as failed (the other suites still run, and the exit code is 1).
 
 Before numpy is imported, the process environment is fixed up for benchmarking (see
-common.prepare_process_env): OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, thread counts set.
+peers.prepare_process_env): OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, thread counts set.
+
+The folder is installed with the package as tinygrad_rep.benchmarks, so `tinygrad-rep bench` runs
+it from anywhere; its modules import each other as siblings (this folder is put first on
+sys.path), because the process must fix its environment before anything imports numpy, which
+importing the tinygrad_rep package does.
 """
 import argparse
 import datetime
@@ -28,10 +33,12 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import common  # noqa: E402  (standard library only: safe before the environment is set)
+import measurements  # noqa: E402  (standard library only)
+import peers  # noqa: E402  (standard library only: safe before the environment is set)
+import timing  # noqa: E402  (standard library only)
+from machine import REPO  # noqa: E402  (standard library only)
 
 SUITES = {"kernels": "bench_kernels", "ops": "bench_ops", "models": "bench_models", "word2vec": "bench_word2vec"}
-SCHEMA = "tinygrad_rep-bench/1"
 # optional baselines: a suite that cannot import one of these is skipped, not failed
 OPTIONAL = {"torch", "gensim", "sklearn", "scikit-learn", "threadpoolctl", "matplotlib"}
 
@@ -44,13 +51,15 @@ def parse_args(argv):
     size.add_argument("--quick", action="store_true", help="tiny sizes: every suite in under 2 minutes")
     size.add_argument("--smoke", action="store_true", help="smallest sizes and fewest repeats (for tests)")
     p.add_argument("--out", default=None,
-                   help="output folder (default benchmarks/results/<date>_<time>/)")
+                   help="output folder (default: benchmarks/results/<date>_<time>/ in a clone of the "
+                        "repository, else bench_results/<date>_<time>/ in the current folder)")
     p.add_argument("--threads", type=int, default=1,
                    help="thread count of the main measurements, for every library (default 1); "
                         "the scaling section uses every core")
     p.add_argument("--update-readme", action="store_true",
-                   help="write the headline table into README.md between its bench markers")
-    p.add_argument("--readme", default=os.path.join(common.REPO, "README.md"), help=argparse.SUPPRESS)
+                   help="write the headline table into README.md between its bench markers, and "
+                        "this run's results.json as the baseline that `bench compare` reads by default")
+    p.add_argument("--readme", default=os.path.join(REPO, "README.md"), help=argparse.SUPPRESS)
     p.add_argument("--no-plots", action="store_true", help="tables only, no PNG plots")
     p.add_argument("--as-command", help=argparse.SUPPRESS)  # the command line to report (tinygrad-rep bench ...)
     args = p.parse_args(argv)
@@ -64,7 +73,12 @@ def parse_args(argv):
 
 
 def default_out():
-    return os.path.join(HERE, "results", datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S"))
+    """benchmarks/results/<date>_<time>/ in a clone of the repository (ignored by git); installed
+    with the package, bench_results/<date>_<time>/ in the current folder."""
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    if os.path.isfile(os.path.join(os.path.dirname(HERE), "pyproject.toml")):
+        return os.path.join(HERE, "results", stamp)
+    return os.path.join(os.getcwd(), "bench_results", stamp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +111,7 @@ def word2vec_adapter(module, mode, threads):
     words = sum(map(len, sentences))
     batch = module.w2v.Word2VecConfig().batch_size
     module.w2v.set_threads(threads)
-    has_gensim = common.optional("gensim") is not None
+    has_gensim = peers.optional("gensim") is not None
     runs = {"ours": [], "gensim": []}
     for seed in seeds:
         runs["ours"].append(module.run_ours(sentences, seed, batch, epochs))
@@ -111,17 +125,17 @@ def word2vec_adapter(module, mode, threads):
     for what, key in (("word2vec vocab + training", "words_per_second"), ("word2vec training", "train_words_per_second")):
         for side, label in (("ours", ours_name), ("gensim", "gensim")):
             if not runs[side]:
-                records.append(common.skipped(what, size, label, threads, "gensim is not installed",
-                                              unit="words/s", suite="word2vec"))
+                records.append(measurements.skipped(what, size, label, threads, "gensim is not installed",
+                                                    unit="words/s", suite="word2vec"))
                 continue
             vals = [r[key] for r in runs[side]]
-            stats = common.Stats(vals, 1)
+            stats = timing.Stats(vals, 1)
             quality = {k: float(np.mean([r[k] for r in runs[side] if r.get(k) is not None] or [np.nan]))
                        for k in ("analogy", "wordsim353")}
-            records.append(common.record(what, size, label, threads, stats, unit="words/s", suite="word2vec",
-                                         note="skip-gram negative sampling, dim 100, window 5, negative 5; "
-                                              f"mean analogy {quality['analogy']:.3f}, WordSim-353 "
-                                              f"{quality['wordsim353']:.3f}"))
+            records.append(measurements.record(what, size, label, threads, stats, unit="words/s", suite="word2vec",
+                                               note="skip-gram negative sampling, dim 100, window 5, negative 5; "
+                                               f"mean analogy {quality['analogy']:.3f}, WordSim-353 "
+                                               f"{quality['wordsim353']:.3f}"))
     return records
 
 
@@ -151,7 +165,7 @@ def _call_suite(module, mode, threads):
 def normalize(rec, suite):
     """A suite's record with every required key present (missing ones None) and its suite named."""
     out = dict(rec)
-    for key in common.RECORD_KEYS:
+    for key in measurements.RECORD_KEYS:
         out.setdefault(key, None)
     out.setdefault("suite", suite)
     out["size"] = None if out["size"] is None else str(out["size"])
@@ -172,7 +186,7 @@ def run_suite(name, mode, threads):
             return {"status": "skipped", "reason": f"{missing} is not installed"}, []
         return {"status": "failed", "error": traceback.format_exc()}, []
     try:
-        with common.threads(threads):
+        with peers.threads(threads):
             records = _call_suite(module, mode, threads) or []
     except Exception:  # one suite's failure is reported, the others still run
         traceback.print_exc()
@@ -193,46 +207,52 @@ def main(argv=None):
     # before numpy loads OpenBLAS: its environment and the thread pools' sizes. Without
     # threadpoolctl numpy's BLAS threads cannot be changed later, so its pool gets the main count.
     can_limit = importlib.util.find_spec("threadpoolctl") is not None
-    common.prepare_process_env(max(args.threads, common.cpu_count()) if can_limit else args.threads)
+    peers.prepare_process_env(max(args.threads, peers.cpu_count()) if can_limit else args.threads)
+    import load
+    import machine
+    import readme
     import report
+    import results as results_file
+    import targets
 
     out = os.path.abspath(args.out or default_out())
     os.makedirs(out, exist_ok=True)
     started = datetime.datetime.now().astimezone()
     print(f"benchmarks: {', '.join(args.suites)} ({mode}), {args.threads} thread(s) for the main "
           f"measurements, results in {out}")
-    print(report.machine_line(common.machine_info()))
+    print(report.machine_line(machine.machine_info()))
     print("each line: median per call (rate) of every implementation, measured side by side; [xR] = its "
           "time / pybind11's time (> 1: pybind11 is faster)")
-    results = {"schema": SCHEMA, "created": started.isoformat(timespec="seconds"),
+    results = {"schema": results_file.SCHEMA, "created": started.isoformat(timespec="seconds"),
                "command": args.as_command or " ".join(["benchmarks/run.py"] + (sys.argv[1:] if argv is None
-                                                                              else list(argv))),
+                                                                               else list(argv))),
                "mode": mode, "threads": args.threads, "suites": {}, "records": []}
-    with common.LoadMonitor() as total:
+    with load.LoadMonitor() as total:
         for name in args.suites:
             print(f"\n== {name}")
-            with common.LoadMonitor() as load:
+            with load.LoadMonitor() as suite_load:
                 status, records = run_suite(name, mode, args.threads)
-            status["load"] = load.summary
+            status["load"] = suite_load.summary
             results["suites"][name] = status
             results["records"] += records
             reason = status.get("reason") or (status.get("error", "").strip().splitlines() or [""])[-1]
             print(f"== {name}: {status['status']}" + (f" ({reason})" if status["status"] != "ok" else
-                                                     f"; {common.describe_load(load.summary)}"))
+                                                      f"; {load.describe_load(suite_load.summary)}"))
     results["load"] = total.summary
     results["seconds"] = total.summary["seconds"]
-    results["machine"] = common.machine_info()  # after the suites: torch's details if it was loaded
-    results["targets"] = report.evaluate_targets(results)
+    results["machine"] = machine.machine_info()  # after the suites: torch's details if it was loaded
+    results["targets"] = targets.evaluate_targets(results)
 
-    report.write_json_atomic(os.path.join(out, "results.json"), results)
+    results_file.write_results(os.path.join(out, "results.json"), results)
     written = report.write_report(results, out, plots=not args.no_plots)
     print(f"\nwrote {os.path.join(out, 'results.json')} and {', '.join(os.path.basename(w) for w in written)}")
     if results["targets"]:
-        print(report.targets_text(results["targets"]))
+        print(targets.targets_text(results["targets"]))
     if args.update_readme:
-        report.update_readme(args.readme, results)
-        print(f"README headline table updated: {args.readme}")
-    print(f"total {results['seconds']:.0f} s; {common.describe_load(total.summary)}")
+        readme.update_readme(args.readme, results)
+        results_file.write_results(results_file.BASELINE, results)
+        print(f"README headline table updated: {args.readme}; its baseline: {results_file.BASELINE}")
+    print(f"total {results['seconds']:.0f} s; {load.describe_load(total.summary)}")
     failed = [n for n, s in results["suites"].items() if s["status"] == "failed"]
     if failed:
         print(f"FAILED suites: {', '.join(failed)}", file=sys.stderr)

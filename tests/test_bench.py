@@ -1,5 +1,6 @@
 """Tests of the benchmark tooling: `tinygrad-rep bench --quick` (what users run first) writes results.json that fits its
-schema plus REPORT.md; compare's flagging; targets; the README headline; missing suites.
+schema plus REPORT.md; compare's flagging and the committed baseline it reads by default; targets; the README
+headline; missing suites; the FMA-peak probe shipped as C; grad mode switched off alike for us and PyTorch.
 
 No test asserts a timing: the machines are shared, and the numbers are the benchmark's business.
 """
@@ -88,7 +89,8 @@ def _validate(value, schema, path="$"):
 
 
 def _load(name):
-    """A module of benchmarks/ by path (they are scripts, not a package)."""
+    """A module of benchmarks/ by path, its folder on sys.path (its modules import each other as
+    siblings, as in the benchmark process)."""
     if BENCH not in sys.path:
         sys.path.insert(0, BENCH)
     spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(BENCH, f"{name}.py"))
@@ -112,7 +114,7 @@ def quick_run(tmp_path_factory):
     env["OPENBLAS_CORETYPE"] = env.get("OPENBLAS_CORETYPE", "Haswell")  # must be unset for the benchmark
     proc = subprocess.run([sys.executable, "-m", "tinygrad_rep", "bench", "kernels", "ops", "models",
                            "word2vec", "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+                          capture_output=True, text=True, timeout=600, cwd=str(out.parent), env=env)
     return out, proc
 
 
@@ -203,11 +205,11 @@ def test_word2vec_adapter_turns_runs_into_records(monkeypatch):
     assert ours["unit"] == "words/s" and ours["repeats"] == 1 and ours["median"] > 0
     assert ours["size"].startswith("synthetic ")
     gensim = by[("word2vec vocab + training", "gensim")]
-    if run.common.optional("gensim") is None:
+    if run.peers.optional("gensim") is None:
         assert gensim["skipped"] and ("gensim", 1) not in calls
     else:
         assert gensim["median"] == pytest.approx(ours["median"] / 2, rel=0.01)
-    monkeypatch.setattr(run.common, "optional", lambda name: None)
+    monkeypatch.setattr(run.peers, "optional", lambda name: None)
     recs = run._call_suite(fake, "smoke", 1)
     assert all(r.get("skipped") == "gensim is not installed" for r in recs if r["backend"] == "gensim")
 
@@ -216,7 +218,7 @@ def test_word2vec_adapter_turns_runs_into_records(monkeypatch):
 # compare
 
 def test_compare_flags_changes_beyond_the_measured_noise():
-    report = _load("report")
+    report = _load("compare")
     old = {"records": [
         _rec("a", 1.00, 0.95, 1.05),                 # new 0.80 (0.78-0.82): disjoint, faster
         _rec("b", 1.00, 0.90, 1.10),                 # new 1.05 (1.00-1.12): overlapping: noise
@@ -257,7 +259,26 @@ def test_missing_benchmarks_folder_is_explained(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("TINYGRAD_REP_BENCHMARKS", str(tmp_path / "nowhere"))
     assert cli.main(["bench", "kernels", "--smoke"]) == 2
     err = capsys.readouterr().err
-    assert "benchmarks/ folder" in err and "pip install -e ." in err
+    assert "no benchmarks/ folder with run.py at " + str(tmp_path / "nowhere") in err
+    assert "TINYGRAD_REP_BENCHMARKS must name a benchmarks/ folder" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_benchmarks_are_part_of_the_package(monkeypatch):
+    """Without the environment variable the command runs the folder installed as
+    tinygrad_rep.benchmarks (the repository's benchmarks/ in this editable install) with its
+    FMA probe and baseline beside it, so it needs no clone and no particular working directory."""
+    import importlib.util
+
+    from tinygrad_rep.commands import bench
+    monkeypatch.delenv("TINYGRAD_REP_BENCHMARKS", raising=False)
+    folder = bench.benchmarks_dir()
+    assert os.path.samefile(folder, BENCH)
+    spec = importlib.util.find_spec("tinygrad_rep.benchmarks")
+    if spec is not None:  # an install made since the benchmarks joined the package
+        assert os.path.samefile(spec.submodule_search_locations[0], BENCH)
+    for name in ("run.py", "fma_peak.c", "baseline/results.json", "__init__.py"):
+        assert os.path.isfile(os.path.join(folder, name)), name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +305,7 @@ def _synthetic_results():
 
 
 def test_targets_are_evaluated_and_a_missing_baseline_is_not_a_failure():
-    report = _load("report")
+    report = _load("targets")
     t = {x["label"]: x for x in report.evaluate_targets(_synthetic_results())}
     assert t["sgemm 512"]["value"] == pytest.approx(0.95) and t["sgemm 512"]["met"] is True
     assert t["sgemm 512"]["range"] == [pytest.approx(0.010 / 0.011), pytest.approx(1.0)]  # per round
@@ -293,7 +314,7 @@ def test_targets_are_evaluated_and_a_missing_baseline_is_not_a_failure():
 
 
 def test_readme_headline_goes_between_the_markers(tmp_path):
-    report = _load("report")
+    report = _load("readme")
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n## Benchmarks\n\ntext\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\n\n## After\n")
     report.update_readme(str(readme), _synthetic_results())
@@ -305,3 +326,92 @@ def test_readme_headline_goes_between_the_markers(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="markers"):
         report.update_readme(str(readme), _synthetic_results())
+
+
+# ---------------------------------------------------------------------------------------------
+# the committed baseline, the shipped FMA probe, grad mode, where results go
+
+def test_the_committed_baseline_is_a_full_run_of_the_headline_table():
+    """benchmarks/baseline/results.json is the run the README's table was made from: a full run
+    of every suite that fits the schema and holds every headline row the table shows."""
+    results = _load("results")
+    readme = _load("readme")
+    with open(results.BASELINE) as f:
+        baseline = json.load(f)
+    _validate(baseline, RESULTS_SCHEMA)
+    assert baseline["mode"] == "full"
+    assert {"kernels", "ops", "models", "word2vec"} <= set(baseline["suites"])
+    labels = {row[0] for row in readme.headline_rows(baseline)}
+    assert {label for label, *_ in readme.HEADLINE} <= labels
+
+
+def test_compare_with_one_file_reads_the_baseline(tmp_path, capsys, monkeypatch):
+    results = _load("results")
+    old = tmp_path / "baseline.json"
+    new = tmp_path / "new.json"
+    old.write_text(json.dumps({"records": [_rec("sgemm", 0.010, 0.009, 0.011)]}))
+    new.write_text(json.dumps({"records": [_rec("sgemm", 0.005, 0.0049, 0.0051)]}))
+    import importlib
+    results = importlib.import_module("results")  # the module the command loads (benchmarks/ is on sys.path)
+    monkeypatch.setattr(results, "BASELINE", str(old))
+    assert cli.main(["bench", "compare", str(new)]) == 0
+    out = capsys.readouterr().out
+    assert f"old: {old}" in out and "FASTER" in out and "2.00x" in out
+    monkeypatch.setattr(results, "BASELINE", str(tmp_path / "none.json"))
+    assert cli.main(["bench", "compare", str(new)]) == 2
+    assert "no baseline results file at" in capsys.readouterr().err
+
+
+def test_the_fma_probe_is_a_shipped_c_file_that_compiles():
+    """ceilings.py compiles fma_peak.c with the system compiler; each loop reports the flops of
+    one iteration: 12 accumulators x lanes x 2."""
+    import ctypes
+    import shutil
+    ceilings = _load("ceilings")
+    assert ceilings.FMA_SOURCE == os.path.join(BENCH, "fma_peak.c")
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler")
+    lib, why = ceilings._compile_fma()
+    assert lib is not None, why
+    sink = (ctypes.c_double * 8)()
+    flops = {name: getattr(lib, name)(1, sink) for name in ceilings.FMA_FUNCTIONS}
+    assert flops == {"fma_avx512_f32": 12 * 16 * 2, "fma_avx512_f64": 12 * 8 * 2,
+                     "fma_avx2_f32": 12 * 8 * 2, "fma_avx2_f64": 12 * 4 * 2}
+
+
+def test_forward_rows_time_ours_and_torch_with_grad_mode_off_alike(monkeypatch):
+    """bench_ops' forward rows run every side with grad mode off, entered once around the
+    measurement (no side enters it inside its timed calls); forward + backward rows with it on."""
+    import tinygrad_rep as tr
+    bench_ops = _load("bench_ops")
+    torch = bench_ops.peers.optional("torch")
+    seen = {}
+
+    def fake_side_by_side(suite, what, size, nthreads, fns, *args, **kwargs):
+        for name, fn in fns.items():
+            if fn is None:
+                continue
+            setup, call = fn if isinstance(fn, tuple) else (None, fn)
+            if setup:
+                setup()
+            call()
+        seen[what] = (tr.is_grad_enabled(), torch.is_grad_enabled() if torch is not None else None)
+        return []
+
+    monkeypatch.setattr(bench_ops.measurements, "side_by_side", fake_side_by_side)
+    ctx = bench_ops.Ctx(bench_ops.PLANS["smoke"])
+    bench_ops.bench_op_overhead(ctx, ("add", "cross_entropy"))
+    off = (False, False if torch is not None else None)
+    on = (True, True if torch is not None else None)
+    assert seen == {"add fwd": off, "add fwd+bwd": on, "cross_entropy fwd": off, "cross_entropy fwd+bwd": on}
+    assert tr.is_grad_enabled()
+
+
+def test_results_go_to_the_current_folder_outside_a_clone(tmp_path, monkeypatch):
+    run = _load("run")
+    assert run.default_out().startswith(os.path.join(BENCH, "results") + os.sep)
+    installed = tmp_path / "site-packages" / "tinygrad_rep" / "benchmarks"
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(run, "HERE", str(installed))
+    monkeypatch.chdir(tmp_path)
+    assert run.default_out().startswith(os.path.join(str(tmp_path), "bench_results") + os.sep)

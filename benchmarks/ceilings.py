@@ -1,0 +1,106 @@
+"""Measured ceilings, the roofline drawn in the report: the FMA peak of a core and the copy bandwidth.
+
+- FMA peak: a loop of independent fused multiply-adds in C (fma_peak.c, shipped beside this file;
+  AVX-512 or AVX2, whichever our kernels dispatch to), compiled at run time with the system C
+  compiler (cc, or $CC) into a temporary shared library and timed through ctypes. This is a
+  measured peak of this core, not a number computed from a spec sheet (a virtual machine's clock
+  and its number of FMA units per core cannot be read reliably). When no C compiler is found it
+  is reported as skipped, and the practical ceiling remains: the largest OpenBLAS sgemm of the
+  kernel suite, which the report also draws.
+- Copy bandwidth: `np.copyto` of a 256 MB array (read + write = 2 x 256 MB moved per call); with
+  two threads, two halves copied at once by ctypes.memmove (which releases the GIL).
+"""
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+
+from timing import clock_for, measure, time_calls
+
+FMA_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fma_peak.c")
+FMA_FUNCTIONS = ("fma_avx512_f32", "fma_avx512_f64", "fma_avx2_f32", "fma_avx2_f64")
+
+_fma_lib = None
+
+
+def _compile_fma():
+    """Compile fma_peak.c into a temporary shared library and load it (cached per process).
+    Returns (ctypes library, None) or (None, reason)."""
+    global _fma_lib
+    if _fma_lib is not None:
+        return _fma_lib, None
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return None, f"no C compiler ({cc}) to build the FMA peak loop"
+    folder = tempfile.mkdtemp(prefix="tinygrad_rep_fma_")
+    try:
+        lib = os.path.join(folder, "fma_peak.so")
+        proc = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", lib, FMA_SOURCE],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            return None, f"the FMA peak loop did not compile: {proc.stderr.strip()[:200]}"
+        _fma_lib = ctypes.CDLL(lib)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the loaded library stays mapped
+    for name in FMA_FUNCTIONS:
+        getattr(_fma_lib, name).restype = ctypes.c_long
+        getattr(_fma_lib, name).argtypes = [ctypes.c_long, ctypes.c_void_p]
+    return _fma_lib, None
+
+
+def fma_peak(dtype="f32", simd="avx512f", nthreads=1, repeats=5, seconds=0.05):
+    """Measured FMA peak in GFLOP/s: (Stats of seconds per call, flops per call) or (None, reason).
+
+    simd: the level our kernels dispatch to ("avx512f" or "avx2"); "default" has no FMA loop.
+    With nthreads > 1 the loop runs in that many threads at once (ctypes releases the GIL) and
+    the flops of all of them count.
+    """
+    if simd not in ("avx512f", "avx2"):
+        return None, f"no FMA peak loop for SIMD level {simd!r}"
+    lib, why = _compile_fma()
+    if lib is None:
+        return None, why
+    fn = getattr(lib, f"fma_{'avx512' if simd == 'avx512f' else 'avx2'}_{dtype}")
+    sink = (ctypes.c_double * 8)()
+    flops_per_iter = fn(1, sink)
+    one = min(time_calls(lambda: fn(100_000, sink), 1)[1] for _ in range(3))  # also warms the core up
+    iters = max(1000, int(100_000 * seconds / max(one, 1e-9)))
+    flops = flops_per_iter * iters * nthreads
+
+    def run_threads():
+        ts = [threading.Thread(target=fn, args=(iters, (ctypes.c_double * 8)())) for _ in range(nthreads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    call = (lambda: fn(iters, sink)) if nthreads == 1 else run_threads
+    return measure(call, repeats=repeats, warmup=1, target=0, clock=clock_for(nthreads)), flops
+
+
+def copy_bandwidth(nbytes=256 * 2 ** 20, nthreads=1, repeats=5):
+    """Measured copy bandwidth: (Stats of seconds per copy, bytes moved per copy = 2 * nbytes).
+
+    One thread: np.copyto(dst, src). More: the halves (thirds ...) copied at once by
+    ctypes.memmove in separate threads.
+    """
+    import numpy as np
+    n = nbytes // 4
+    src = np.ones(n, dtype=np.float32)
+    dst = np.zeros(n, dtype=np.float32)  # zeros() may be lazily mapped: the warm-up touches it
+    if nthreads == 1:
+        call = lambda: np.copyto(dst, src)  # noqa: E731
+    else:
+        chunk = -(-n // nthreads)
+        parts = [(dst[i:i + chunk], src[i:i + chunk]) for i in range(0, n, chunk)]
+
+        def call():
+            ts = [threading.Thread(target=ctypes.memmove, args=(d.ctypes.data, s.ctypes.data, d.nbytes))
+                  for d, s in parts]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+    return measure(call, repeats=repeats, warmup=1, target=0, clock=clock_for(nthreads)), 2 * n * 4
