@@ -249,7 +249,8 @@ class Module:
         it; a shape mismatch raises ValueError naming the key and both shapes. Everything is
         checked before anything is written, so a failed load leaves the module unchanged.
         With strict=False missing and unexpected keys are skipped and returned as
-        (missing, unexpected) lists.
+        (missing, unexpected) lists. Each parameter written gets a new version, so a graph that
+        saved its old values refuses to backward (RuntimeError) instead of mixing old and new.
         """
         entries = self._state_entries()
         targets = collections.OrderedDict((k, a) for k, (a, _) in entries.items())
