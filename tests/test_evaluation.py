@@ -1,5 +1,5 @@
-"""Tests for models.evaluation (PCA, probe, fine-tuning, label subsets) and models.report
-(atomic writes, PNG encoding, progress without tqdm, plots without matplotlib)."""
+"""Tests for models.evaluation (PCA, probe, fine-tuning, label subsets), models.report (PNG encoding,
+plots without matplotlib) and output (atomic writes, progress without tqdm)."""
 import json
 import os
 import sys
@@ -11,6 +11,7 @@ import pytest
 from tinygrad_rep import Tensor, nn
 from tinygrad_rep.data import datasets
 from tinygrad_rep.models import evaluation as ev
+from tinygrad_rep import output
 from tinygrad_rep.models import report
 
 
@@ -157,12 +158,12 @@ def test_encode_png_round_trips_and_the_grid_shows_inputs_and_reconstructions(tm
 
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path):
-    report.write_json_atomic(tmp_path / "m.json", {"a": np.float32(0.5), "b": np.arange(2), "c": np.int64(3)})
+    output.write_json_atomic(tmp_path / "m.json", {"a": np.float32(0.5), "b": np.arange(2), "c": np.int64(3)})
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": 0.5, "b": [0, 1], "c": 3}
-    report.write_text_atomic(tmp_path / "m.json", "replaced")
+    output.write_text_atomic(tmp_path / "m.json", "replaced")
     assert (tmp_path / "m.json").read_text() == "replaced"
     with pytest.raises(RuntimeError):
-        with report.atomic_path(tmp_path / "never.bin") as tmp:
+        with output.atomic_path(tmp_path / "never.bin") as tmp:
             open(tmp, "w").write("half")
             raise RuntimeError("interrupted")
     assert sorted(os.listdir(tmp_path)) == ["m.json"]
@@ -170,15 +171,15 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path):
 
 def test_progress_without_tqdm_prints_plain_lines(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now raises ImportError
-    report._noted.clear()
-    bar = report.Progress(total=3, desc="train", every=0.0)
+    output._noted.clear()
+    bar = output.Progress(total=3, desc="train", every=0.0)
     for i in range(3):
         bar.update(1, epoch=f"{i + 1}/3", loss=0.5)
     bar.close()
     err = capsys.readouterr().err
     assert "tqdm is not installed" in err
     assert "train 3/3 (100%)" in err and "loss=0.5" in err
-    quiet = report.Progress(total=2, disable=True)
+    quiet = output.Progress(total=2, disable=True)
     quiet.update(2)
     quiet.close()
     assert capsys.readouterr().err == ""
@@ -186,7 +187,7 @@ def test_progress_without_tqdm_prints_plain_lines(monkeypatch, capsys):
 
 def test_scatter_is_skipped_with_a_note_without_matplotlib(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    report._noted.clear()
+    output._noted.clear()
     assert report.save_scatter(tmp_path / "s.png", np.zeros((5, 2)), np.zeros(5, int)) is None
     assert "matplotlib is not installed" in capsys.readouterr().err
     assert not (tmp_path / "s.png").exists()
@@ -200,7 +201,7 @@ def test_scatter_with_matplotlib(tmp_path):
 
 
 def test_format_table():
-    text = report.format_table(["a", "b"], [["x", 0.5], ["y", float("nan")]])
+    text = output.format_table(["a", "b"], [["x", 0.5], ["y", float("nan")]])
     assert text.splitlines()[2] == "| x | 0.5000 |" and "n/a" in text
 
 
@@ -212,7 +213,7 @@ def test_labelled_image_rows_and_their_plain_fallback(monkeypatch, tmp_path):
         path = plots.save_reconstructions(tmp_path / "r.png", inputs, recons, (2, 2), corrupted=inputs + 0.5)
         assert _png_pixels_rgba_ok(path.read_bytes())
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # the numpy-only grid, no text
-    report._noted.clear()
+    output._noted.clear()
     path = plots.save_reconstructions(tmp_path / "g.png", inputs, recons, (2, 2), corrupted=inputs + 0.5)
     pix = _png_pixels(path.read_bytes())
     scale = 64 // 2

@@ -9,7 +9,7 @@ import os
 import time
 
 from .. import backend
-from ..models.report import write_text_atomic
+from ..output import write_text_atomic
 from . import options
 
 

@@ -56,7 +56,7 @@ def save_model(folder, kind, config, state_dict, **extra):
     model.json is written last, so a folder with a model.json always has its weights.
     """
     from ..serialization import save
-    from .report import write_json_atomic
+    from ..output import write_json_atomic
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save(state_dict, folder / WEIGHTS_FILE)

@@ -23,9 +23,10 @@ import numpy as np
 from .. import functional as F
 from .. import nn, optim
 from ..data import datasets, iterate_minibatches
+from ..output import Progress
 from ..tensor import Tensor
 from . import evaluation as ev
-from . import report, training
+from . import training
 
 KIND = "autoencoder"
 VARIANTS = ("plain", "denoising", "masked")
@@ -182,7 +183,7 @@ def train(model, x_train, epochs, batch_size, lr, seed=0, progress=True, desc="t
         history, first_epoch, seen, seconds_before = meta["history"], meta["epoch"], meta["seen"], meta["seconds"]
     watch = training.DivergenceWatch(model.named_parameters(), hint="try a smaller --lr")
     model.train()
-    bar = report.Progress(total, desc=desc, disable=not progress)
+    bar = Progress(total, desc=desc, disable=not progress)
     bar.update(first_epoch * steps_per_epoch)
     start = time.perf_counter() - seconds_before
     try:

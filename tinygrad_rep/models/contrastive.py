@@ -49,9 +49,10 @@ import numpy as np
 from .. import functional as F
 from .. import nn, optim
 from ..data import datasets, iterate_minibatches
+from ..output import Progress
 from ..tensor import Tensor
 from . import evaluation as ev
-from . import report, training
+from . import training
 
 KIND = "contrastive"
 # training objectives: NT-Xent (SimCLR: 2N anchors, 2N - 2 negatives each); InfoNCE in both
@@ -286,7 +287,7 @@ def train(model, x_train, augmenter, epochs, batch_size, temperature=0.5, lr=1e-
     hint = "try a smaller --lr" + (" or a larger --temperature" if objective != "triplet" else "")
     watch = training.DivergenceWatch(model.named_parameters(), hint=hint)
     model.train()
-    bar = report.Progress(total, desc=desc, disable=not progress)
+    bar = Progress(total, desc=desc, disable=not progress)
     bar.update(first_epoch * steps_per_epoch)
     start = time.perf_counter() - seconds_before
     try:
@@ -422,8 +423,8 @@ def evaluate(model, x_train, y_train, x_test, y_test, label_fraction, subsets=3,
 
     # one bar over every (budget, method, draw) cell: the evaluation can take minutes
     methods = len(features) + (2 if finetune else 0)
-    bar = report.Progress(sum(len(d) for d in budgets.values()) * methods, desc="evaluation",
-                          disable=not progress)
+    bar = Progress(sum(len(d) for d in budgets.values()) * methods, desc="evaluation",
+                   disable=not progress)
 
     def cell(fn, draws, what):
         runs, seconds, decays = [], 0.0, []

@@ -10,8 +10,8 @@ import os
 import numpy as np
 
 from . import evaluation as ev
-from .report import (atomic_path, encode_png, note_once, save_reconstruction_grid,  # noqa: F401
-                     save_scatter, tile_images, write_bytes_atomic)
+from ..output import atomic_path, note_once, write_bytes_atomic
+from .report import encode_png, save_reconstruction_grid, save_scatter, tile_images  # noqa: F401
 
 
 def _pyplot(path, quiet=False):

@@ -12,7 +12,7 @@ from ... import backend
 from ...data import datasets
 from ...models import autoencoder as ae
 from ...models import plots
-from ...models.report import format_table, write_json_atomic
+from ...output import format_table, write_json_atomic
 from .. import options
 from . import common
 

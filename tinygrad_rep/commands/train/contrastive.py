@@ -13,7 +13,7 @@ from ... import backend
 from ...data import augment, datasets
 from ...models import contrastive as cl
 from ...models import plots
-from ...models.report import format_table, write_json_atomic
+from ...output import format_table, write_json_atomic
 from .. import options
 from . import common
 

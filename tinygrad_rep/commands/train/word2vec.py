@@ -15,7 +15,7 @@ from ... import backend
 from ...data import text
 from ...models import plots
 from ...models import word2vec as w2v
-from ...models.report import write_json_atomic
+from ...output import write_json_atomic
 from .. import options
 from . import common
 

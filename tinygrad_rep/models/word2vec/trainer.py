@@ -13,7 +13,7 @@ from ... import ops
 from ...autograd import no_grad
 from ...ops.sgns import sgns_loss, sgns_pairs, sparse_sgd_
 from ...tensor import Tensor
-from ..report import Progress
+from ...output import Progress
 from ..training import DivergenceWatch, rng_state, set_rng_state
 from .config import Word2VecConfig
 from .model import Word2Vec

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..report import atomic_path
+from ...output import atomic_path
 from .evaluation import analogy_accuracy, similarity_correlation
 
 
