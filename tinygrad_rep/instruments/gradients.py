@@ -55,7 +55,7 @@ class NodeCheck:
     """One row of the report.
 
     index (0 = the output), label, op (None for a source: an input or leaf), shape, dtype;
-    analytic_norm (norm of the whole analytic gradient); numerical_max (largest |numerical|
+    analytic_norm (L2 norm of the whole analytic gradient); numerical_max (largest |numerical|
     over the checked elements); error (largest |analytic - numerical| there); ok;
     local_ok / local_error: the op's own backward against central differences through it
     (None for sources); local_inputs: per input, (ok, error) or None; site: creation site.
@@ -113,7 +113,7 @@ class GradientReport:
         head = (f"gradient comparison of L = sum(v * output{shape_str(self.output_shape)}): analytic backward "
                 f"vs central differences (eps={self.eps:g}) on a float64 replay of the graph, "
                 f"up to {self.max_elements} elements per tensor")
-        body = table(["#", "node", "shape", "inputs", "|analytic|", "max|numerical|", "max abs err",
+        body = table(["#", "node", "shape", "inputs", "L2(analytic)", "max|numerical|", "max abs err",
                       "gradient", "its backward", "created at"], rows, "rlllrrrlll")
         lines = [head, body]
         if not self.broken_nodes and all(r.ok for r in self.rows):
@@ -274,7 +274,7 @@ def compare_gradients(fn, inputs, eps=1e-6, atol=None, rtol=None, max_elements=6
             row.input_indices = ()
         else:
             ctx = t._ctx
-            row.op, row.label = ctx.name, ctx.name
+            row.op, row.label = ctx.name, (f"{t.name} = {ctx.name}" if t.name else ctx.name)
             row.site = getattr(ctx, "_site", None)
             row.input_indices = [index_of.get(id(i)) if i.requires_grad else None for i in ctx.inputs]
             _local_check(row, t, grab, base, eps, atol_, rtol_, max_elements, rng)
