@@ -171,7 +171,8 @@ def to_dot(tensor, trace=None, grads=None, title=None, max_nodes=5000, values=No
                 attrs += _BAD
         if t is tensor:
             attrs += ", peripheries=2"
-        lines.append(f"  {ids[id(t)]} [label={_quote(chr(10).join(label))}, {attrs}];")
+        text = "\n".join(label)
+        lines.append(f"  {ids[id(t)]} [label={_quote(text)}, {attrs}];")
     for t in nodes:
         if t._ctx is None:
             continue
