@@ -42,6 +42,7 @@ browser:
 
 demo: $(STAMP) data graphviz browser
 	$(VENV)/bin/tinygrad-rep demo --out $(OUT)
+	-@$(PY) -m tinygrad_rep.instruments.screenshot $(OUT)/index.html $(OUT)/index.png
 
 # PyTorch (CPU), for the optional parity tests: installed only from a wheel already on this machine,
 # never as a multi-GB download; without it those tests skip and say why.

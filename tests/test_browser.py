@@ -229,3 +229,33 @@ def test_explore_rejects_what_is_not_a_tensor(tmp_path):
     with pytest.raises(TypeError, match="expected a Tensor output, got ndarray"):
         explorer.explore(np.ones(3), str(tmp_path / "g.html"))
     assert os.listdir(tmp_path) == []
+
+
+def test_run_report_and_demo_index_pages(browser, tmp_path):
+    from tinygrad_rep.report_html import demo_index, run_page
+    run = tmp_path / "autoencoder-digits"
+    run.mkdir()
+    tiny_png(run / "loss.png")
+    tiny_png(run / "codes.png", 4, 4)
+    metrics = {"recon_mse": 0.0213, "bottleneck": 8, "backend": {"backend": "numpy"},
+               "labels": {"all": {"labels": 1437, "probe": 0.91, "pca_probe": 0.88},
+                          "1%": {"labels": 14, "probe": 0.52, "pca_probe": 0.49}},
+               "legend": {"probe": "a linear probe on the codes"}, "reading": "the probe beats PCA by 3 points",
+               "epoch_losses": [0.09, 0.05]}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "model.json").write_text("{}")
+    report = run_page(str(run), "train autoencoder", summary="held-out MSE 0.0213")
+    index = demo_index(str(tmp_path), [{"op": "mul", "max_error": 3e-11, "status": "pass"}])
+    for path in (report, index):
+        page, errors = open_page(browser, path)
+        assert errors == [] and broken_images(page) == [] and broken_links(page, path) == []
+        assert page.locator("script").count() == 0
+    assert page.locator("img").count() == 2
+    assert "a linear probe on the codes" in page.locator("dl.legend").nth(1).inner_text()
+    assert page.locator("table").nth(1).locator("tr").all_inner_texts()[2].split() == \
+        ["1%", "14", "0.52", "0.49"]
+    assert "the probe beats PCA by 3 points" in page.inner_text("body")
+    page.click("text=backprop explorer")
+    page.wait_for_selector("#tr-node-panel")
+    assert page.url.endswith("instruments/explorer.html")
+    assert len(graph_json(page)["nodes"]) == page.locator("#tr-canvas [data-node-id]").count() > 5

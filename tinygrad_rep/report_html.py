@@ -179,3 +179,148 @@ class HtmlReport:
         """Write the page to `path` atomically; returns the path."""
         folder = self.folder or os.path.dirname(os.path.abspath(path))
         return write_text(path, self.render(folder))
+
+
+# ---------------------------------------------------------------------------- pages of runs
+
+# What each figure of a run shows (file name -> caption); other PNGs get their file name.
+CAPTIONS = {
+    "loss.png": "Training loss per epoch.",
+    "reconstructions.png": "Test images (top) and their reconstructions; for the denoising and masked "
+                           "variants, the corrupted input the network saw is shown too.",
+    "codes.png": "Test codes projected on their first two principal components, coloured by class.",
+    "embeddings.png": "Encoder embeddings of test images, first two principal components, coloured by class.",
+    "augmentations.png": "SimCLR augmentations: the original image (marked) and augmented views.",
+    "similarity.png": "Cosine similarity between the embeddings of a batch's two views.",
+    "word_groups_pca.png": "Word vectors of a few word groups, first two principal components.",
+    "graph.png": "The computation graph with each node's value and gradient.",
+}
+
+
+def _scalar(v):
+    return isinstance(v, (int, float, str, bool)) or v is None
+
+
+def _flat(d, prefix=""):
+    out = []
+    for k, v in d.items():
+        if _scalar(v):
+            out.append((prefix + str(k), v))
+        elif isinstance(v, dict) and not _is_grid(v):
+            out += _flat(v, f"{prefix}{k}.")
+    return out
+
+
+def _is_grid(v):
+    return (isinstance(v, dict) and len(v) > 0 and all(isinstance(r, dict) and r and all(_scalar(c) for c in r.values())
+                                                       for r in v.values()))
+
+
+def add_metrics(page, metrics):
+    """Tables from a run's metrics.json: a grid for each dict of dicts of numbers (rows by key,
+    with the run's "legend" under it), one table of the other numbers, and the "reading" line."""
+    legend = metrics.get("legend") if isinstance(metrics.get("legend"), dict) else None
+    for key, grid in metrics.items():
+        if key == "legend" or not _is_grid(grid):
+            continue
+        cols = []
+        for r in grid.values():
+            cols += [c for c in r if c not in cols]
+        first = "budget" if key == "labels" else key
+        page.table([first] + cols, [[k] + [r.get(c, "") for c in cols] for k, r in grid.items()],
+                   caption="Test accuracy by label budget" if key == "labels" else key,
+                   legend={c: legend[c] for c in cols if legend and c in legend} or None)
+    flat = [(k, v) for k, v in _flat({k: v for k, v in metrics.items() if k not in ("legend", "reading")})]
+    if isinstance(metrics.get("reading"), str):
+        page.html(f"<p><strong>Reading:</strong> {html.escape(metrics['reading'])}</p>")
+    if flat:  # folded (a <details> element opens without JavaScript)
+        page.html("<details><summary>all numbers of metrics.json</summary>")
+        page.table(["metric", "value"], flat)
+        page.html("</details>")
+    return page
+
+
+def add_figures(page, folder, prefix=""):
+    """Every PNG in `folder` (sorted, loss curve last), with its caption; `prefix` is the
+    folder's path relative to the page."""
+    pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png") and not f.startswith("."))
+    pngs.sort(key=lambda f: f == "loss.png")
+    for f in pngs:
+        caption = CAPTIONS.get(f, f[:-4].replace("_", " ") + ".")
+        page.image(prefix + f, caption, alt=f"{caption} ({f})")
+    return page
+
+
+def run_page(folder, title, summary=None, filename="report.html"):
+    """Write `report.html` for a `train` run folder: the printed summary, the metrics tables with
+    their legend and reading, every plot with its caption, links to the files, the machine.
+    Returns the page's path."""
+    page = HtmlReport(title, folder=folder)
+    if summary:
+        page.heading("Summary").code(summary)
+    path = os.path.join(folder, "metrics.json")
+    if os.path.isfile(path):
+        import json
+        with open(path) as f:
+            metrics = json.load(f)
+        page.heading("Results")
+        add_metrics(page, metrics)
+    page.heading("Figures")
+    add_figures(page, folder)
+    files = sorted(f for f in os.listdir(folder) if not f.startswith(".") and f != filename
+                   and os.path.isfile(os.path.join(folder, f)) and not f.endswith(".png"))
+    if files:
+        page.heading("Files")
+        for f in files:
+            page.link(f, f)
+    page.machine()
+    return page.write(os.path.join(folder, filename))
+
+
+def demo_index(out, gradcheck_rows=None, explorer=True):
+    """Write `index.html` for a demo folder: the gradient-check table, a section per run folder
+    (its numbers, plots and report), the backprop explorer of a small MLP step (written to
+    instruments/explorer.html) and the machine. Returns the page's path."""
+    page = HtmlReport("tinygrad_rep demo", folder=out,
+                      intro="Gradient checks, the representation learners on real data, and the backprop "
+                            "instruments, as run on this machine. Every figure is a file in this folder.")
+    if gradcheck_rows:
+        worst = max(gradcheck_rows, key=lambda r: r["max_error"])
+        page.heading("Gradient checks")
+        page.table(["op", "max abs error", "status"],
+                   [[r["op"], f"{r['max_error']:.2e}", r["status"]] for r in gradcheck_rows],
+                   caption="Analytic against numerical gradients (float64, central differences)",
+                   legend={"max abs error": "largest |analytic - numerical| over all elements",
+                           "status": "pass when within the tolerance of gradcheck"},
+                   note=f"{len(gradcheck_rows)} ops and losses; largest error {worst['max_error']:.2e} ({worst['op']}).")
+    runs = sorted(d for d in os.listdir(out) if os.path.isfile(os.path.join(out, d, "metrics.json")))
+    if runs:
+        page.heading("Models")
+    import json
+    for d in runs:
+        page.heading(d, level=3)
+        with open(os.path.join(out, d, "metrics.json")) as f:
+            add_metrics(page, json.load(f))
+        add_figures(page, os.path.join(out, d), prefix=d + "/")
+        if os.path.isfile(os.path.join(out, d, "report.html")):
+            page.link(f"{d}/report.html", f"{d}: full report")
+    page.heading("Instruments")
+    if explorer:
+        from .instruments.explorer import explore, recording
+        from .instruments.tour import mlp_loss_graph
+        with recording():
+            _, loss = mlp_loss_graph(batch_size=8, seed=0)
+        explore(loss, os.path.join(out, "instruments", "explorer.html"),
+                title="64-16-10 MLP, cross-entropy on 8 digits")
+        page.link("instruments/explorer.html", "backprop explorer",
+                  note="click a node for its value and gradient; step through the backward pass")
+    inst = os.path.join(out, "instruments")
+    if os.path.isdir(inst):
+        add_figures(page, inst, prefix="instruments/")
+        for f in sorted(os.listdir(inst)):
+            if not f.endswith((".png", ".html")) and not f.startswith("."):
+                page.link(f"instruments/{f}", f)
+    if os.path.isfile(os.path.join(out, "REPORT.md")):
+        page.link("REPORT.md", "REPORT.md", note="the same report as Markdown text")
+    page.machine()
+    return page.write(os.path.join(out, "index.html"))

@@ -2,6 +2,7 @@
 `playwright` package), for reports that show what a page looks like.
 
     path = screenshot("runs/demo/index.html", "runs/demo/index.png")   # None when unavailable
+    python -m tinygrad_rep.instruments.screenshot PAGE.html [PAGE.png]   # the same from a shell
 
 Nothing is downloaded: the browser is the system's (`make browser` installs it with apt where
 that works; `playwright install` is never needed). `browser_unavailable()` says why not, or None.
@@ -94,3 +95,24 @@ def _write_bytes(path, data):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def main(argv=None):
+    """Command line: screenshot PAGE.html [OUT.png] (default: beside the page, .png)."""
+    import sys
+    argv = sys.argv[1:] if argv is None else argv
+    if not 1 <= len(argv) <= 2 or not argv[0].endswith((".html", ".htm")):
+        print("usage: python -m tinygrad_rep.instruments.screenshot PAGE.html [OUT.png]")
+        return 2
+    if not os.path.isfile(argv[0]):
+        print(f"no such page: {argv[0]}")
+        return 1
+    out = argv[1] if len(argv) == 2 else os.path.splitext(argv[0])[0] + ".png"
+    done = screenshot(argv[0], out)
+    if done:
+        print(f"wrote {done}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
