@@ -86,6 +86,33 @@ def test_render_writes_dot_and_graphviz_files(tmp_path):
         assert "apt-get install graphviz" in files["missing"]
 
 
+def _fake_graphviz(tmp_path, body):
+    exe = tmp_path / "fake-dot"
+    exe.write_text("#!/bin/sh\n" + body + "\n")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_render_failure_leaves_only_the_dot_file(tmp_path, monkeypatch):
+    # a Graphviz that fails after starting to write: no half-written or temporary file remains
+    out = tmp_path / "out"
+    monkeypatch.setattr(viz, "have_graphviz", lambda: _fake_graphviz(
+        tmp_path, 'while [ "$1" != "-o" ]; do shift; done; echo "<sv" > "$2"; echo "syntax error in line 3" >&2; exit 1'))
+    x = _t((2,), 3, "x")
+    with pytest.raises(RuntimeError, match=r"graphviz failed to render .*g\.svg: syntax error in line 3"):
+        viz.render(viz.to_dot(x.sum()), out / "g", formats=("svg",))
+    assert sorted(os.listdir(out)) == ["g.dot"]
+
+
+def test_render_with_graphviz_renames_its_output_into_place(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setattr(viz, "have_graphviz", lambda: _fake_graphviz(
+        tmp_path, 'while [ "$1" != "-o" ]; do shift; done; echo "<svg/>" > "$2"'))
+    files = viz.render(viz.to_dot(_t((2,), 3, "x").sum()), out / "g", formats=("svg",))
+    assert files == {"dot": str(out / "g.dot"), "svg": str(out / "g.svg")}
+    assert sorted(os.listdir(out)) == ["g.dot", "g.svg"] and (out / "g.svg").read_text() == "<svg/>\n"
+
+
 # ------------------------------------------------------------------------------ backward trace
 
 def _shared_graph():

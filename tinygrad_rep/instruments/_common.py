@@ -1,5 +1,5 @@
 """Shared pieces of the instruments: the observer base class, where user code created a node,
-norms and small text-table and file helpers.
+norms, number and table formatting, JSON text.
 
 An instrument is an observer of the autograd engine (see autograd._observers): entering its
 `with` block appends it to the observer list, leaving removes it, so nothing is observed and
@@ -8,14 +8,13 @@ nothing costs anything outside the block.
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 
 from .. import autograd
+# every instrument writes its files through the library's one atomic writer (output.py)
+from ..output import write_text_atomic as write_text  # noqa: F401
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Parts of the package that are user-level code (models, commands, the tour): a creation site
 # inside them is worth showing. Everything else in the package is the engine itself.
@@ -159,24 +158,6 @@ def table(headers, rows, align=None):
     out = [line(cells[0]), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in cells[1:]]
     return "\n".join(out)
-
-
-def write_text(path, text):
-    """Write text atomically (temporary file in the same folder, then rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def dumps(obj, indent=1):

@@ -23,11 +23,11 @@ The interactive HTML explorer is here too: `tr.viz.explore(output, "graph.html")
 import os
 import shutil
 import subprocess
-import tempfile
 
 import numpy as np
 
 from .. import autograd
+from ..output import atomic_path
 from ._common import format_array, norm, shape_str, write_text
 
 INSTALL_HINT = ("Graphviz's `dot` program is not installed, so only {dot} was written; install "
@@ -207,20 +207,13 @@ def render(dot_text, path, formats=("svg", "png"), timeout=60):
         return written
     for fmt in formats:
         target = f"{path}.{fmt}"
-        # a unique temporary name in the target's folder, renamed when Graphviz succeeded
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(target)), prefix=".tmp-",
-                                   suffix="-" + os.path.basename(target))
-        os.close(fd)
         try:
-            subprocess.run([exe, f"-T{fmt}", path + ".dot", "-o", tmp], check=True,
-                           capture_output=True, timeout=timeout)
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:  # Graphviz writes a temporary file, renamed on success
+                subprocess.run([exe, f"-T{fmt}", path + ".dot", "-o", tmp], check=True,
+                               capture_output=True, timeout=timeout)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
             err = getattr(e, "stderr", b"") or b""
             raise RuntimeError(f"graphviz failed to render {target}: {err.decode(errors='replace').strip() or e}") from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         written[fmt] = target
     return written
 
