@@ -1,4 +1,4 @@
-"""Tests for models.evaluation (PCA, probe, fine-tuning, label subsets), models.report (PNG encoding,
+"""Tests for models.evaluation (PCA, probe, fine-tuning, label subsets), models.plots (PNG encoding,
 plots without matplotlib) and output (atomic writes, progress without tqdm)."""
 import json
 import os
@@ -12,7 +12,7 @@ from tinygrad_rep import Tensor, nn
 from tinygrad_rep.data import datasets
 from tinygrad_rep.models import evaluation as ev
 from tinygrad_rep import output
-from tinygrad_rep.models import report
+from tinygrad_rep.models import plots
 
 
 def _blobs(n=300, d=5, classes=3, seed=0, spread=0.3):
@@ -127,7 +127,7 @@ def test_predict_batches_without_recording_the_graph():
     assert isinstance(out, np.ndarray)
 
 
-# ---------------------------------------------------------------- report helpers
+# ---------------------------------------------------------------- plots
 
 def _png_pixels(data):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -146,15 +146,15 @@ def _png_pixels(data):
 
 def test_encode_png_round_trips_and_the_grid_shows_inputs_and_reconstructions(tmp_path):
     img = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
-    np.testing.assert_array_equal(_png_pixels(report.encode_png(img)), img)
+    np.testing.assert_array_equal(_png_pixels(plots.encode_png(img)), img)
     inputs = np.zeros((3, 4), np.float32)
     recons = np.ones((3, 4), np.float32)
-    path = report.save_reconstruction_grid(tmp_path / "g.png", inputs, recons, (2, 2), per_row=3, scale=1)
+    path = plots.save_reconstruction_grid(tmp_path / "g.png", inputs, recons, (2, 2), per_row=3, scale=1)
     pix = _png_pixels(path.read_bytes())
     assert pix.shape == (2 * 3 + 1, 3 * 3 + 1)  # 2 rows (inputs, reconstructions) of 3 images
     assert pix[1, 1] == 0 and pix[4, 1] == 255 and pix[0, 0] == 128
     with pytest.raises(ValueError, match="expected"):
-        report.encode_png(np.zeros((2, 2, 2)))
+        plots.encode_png(np.zeros((2, 2, 2)))
 
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path):
@@ -188,7 +188,7 @@ def test_progress_without_tqdm_prints_plain_lines(monkeypatch, capsys):
 def test_scatter_is_skipped_with_a_note_without_matplotlib(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     output._noted.clear()
-    assert report.save_scatter(tmp_path / "s.png", np.zeros((5, 2)), np.zeros(5, int)) is None
+    assert plots.save_scatter(tmp_path / "s.png", np.zeros((5, 2)), np.zeros(5, int)) is None
     assert "matplotlib is not installed" in capsys.readouterr().err
     assert not (tmp_path / "s.png").exists()
 
@@ -196,7 +196,7 @@ def test_scatter_is_skipped_with_a_note_without_matplotlib(monkeypatch, tmp_path
 def test_scatter_with_matplotlib(tmp_path):
     pytest.importorskip("matplotlib")
     x, y = _blobs(d=2)
-    path = report.save_scatter(tmp_path / "s.png", x, y, title="blobs")
+    path = plots.save_scatter(tmp_path / "s.png", x, y, title="blobs")
     assert path is not None and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -206,7 +206,6 @@ def test_format_table():
 
 
 def test_labelled_image_rows_and_their_plain_fallback(monkeypatch, tmp_path):
-    from tinygrad_rep.models import plots
     inputs = np.zeros((3, 4), np.float32)
     recons = np.ones((3, 4), np.float32)
     if plots._pyplot(tmp_path, quiet=True) is not None:
@@ -226,7 +225,6 @@ def _png_pixels_rgba_ok(data):
 
 
 def test_project_2d_uses_pca_and_pads_a_missing_component():
-    from tinygrad_rep.models import plots
     x = np.array([[0.0, 0.0, 1.0], [2.0, 0.0, 1.0], [4.0, 0.0, 1.0]])
     pts = plots.project_2d(x)
     assert pts.shape == (3, 2)

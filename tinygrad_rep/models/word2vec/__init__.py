@@ -43,6 +43,13 @@ The package's rooms: config (Word2VecConfig), vocabulary (Vocab, build_vocab, en
 folder), vectors (WordVectors, vectors.txt) and evaluation (analogies, word similarity). The
 command line lives in tinygrad_rep/commands (train/word2vec.py, word2vec.py).
 """
+__all__ = ["Word2VecConfig", "KIND", "FORMAT_VERSION", "TRAINERS", "Vocab", "EncodedCorpus", "build_vocab",
+           "encode", "keep_probabilities", "alias_table", "alias_probabilities", "UnigramSampler", "subsample",
+           "skipgram_pairs", "train", "set_threads", "Word2Vec", "load_model", "WordVectors", "read_vectors",
+           "write_vectors", "analogy_accuracy", "similarity_correlation", "rankdata", "spearman",
+           # the SGNS ops the trainers use (they live in ops/sgns.py)
+           "SGNSLoss", "SGNSPairs", "sgns_gradients", "sgns_loss", "sgns_pairs", "sparse_sgd_"]
+
 from ...ops.sgns import SGNSLoss, SGNSPairs, sgns_gradients, sgns_loss, sgns_pairs, sparse_sgd_  # noqa: F401
 from .config import FORMAT_VERSION, KIND, TRAINERS, Word2VecConfig  # noqa: F401
 from .evaluation import analogy_accuracy, rankdata, similarity_correlation, spearman  # noqa: F401

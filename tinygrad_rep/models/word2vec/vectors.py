@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...output import atomic_path
+from ...output import atomic_write
 from .evaluation import analogy_accuracy, similarity_correlation
 
 
@@ -105,10 +105,9 @@ class WordVectors:
 
 
 def _atomic_text(path, write):
-    """Call write(f) on a text file that replaces `path` only once complete (atomic rename)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            write(f)
+    """Call write(f) on a text file that replaces `path` only once complete (output.atomic_write)."""
+    with atomic_write(path, "w", newline="\n") as f:
+        write(f)
 
 
 def write_vectors(path, words, vectors):
