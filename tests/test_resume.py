@@ -184,3 +184,12 @@ def test_cli_ctrl_c_during_the_evaluation_resumes_without_training_again(tmp_pat
     cut = json.loads((out / "metrics.json").read_text())
     assert cut["epoch_losses"] == whole["epoch_losses"] and cut["recon_mse"] == whole["recon_mse"]
     assert sorted(os.listdir(out)) == sorted(os.listdir(tmp_path / "whole"))
+
+
+def test_cli_resume_from_a_damaged_checkpoint_is_refused_in_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.npz").write_bytes(b"PK\x03\x04 not really a zip archive")
+    assert cli.main(_w2v_argv(tmp_path, out) + ["--resume"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tinygrad-rep: error: --resume: {out / 'checkpoint.npz'}")
