@@ -127,6 +127,7 @@ def run(args):
         model.stats["vocab_seconds"] += t_read
         model.stats["seconds"] = seconds
         model.save(out)
+        write_json_atomic(out / "metrics.json", metrics_record(model, None, {"corpus": str(corpus.path)}))
         evaluation = None if args.no_eval else model.wv.evaluate()
         plot = out / "word_groups_pca.png"
         drawn = plots.plot_word_groups(model.wv, plot, title=f"word2vec on {Path(str(corpus.path)).name}: "
