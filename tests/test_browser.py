@@ -259,3 +259,16 @@ def test_run_report_and_demo_index_pages(browser, tmp_path):
     page.wait_for_selector("#tr-node-panel")
     assert page.url.endswith("instruments/explorer.html")
     assert len(graph_json(page)["nodes"]) == page.locator("#tr-canvas [data-node-id]").count() > 5
+
+
+def test_explore_leaves_grads_and_open_traces_alone(tmp_path):
+    x, w, h, y = small_expression()
+    with tr.trace() as t:
+        data = explorer.graph_data(y)
+    assert len(t) == 0  # the extra backward pass is not part of the user's trace
+    assert x.grad is None and w.grad is None
+    steps = [s["node"] for s in data["steps"]]
+    ids = ids_of(y)
+    assert steps == [ids[id(n)] for n in reversed(autograd.topological_order([y]))]
+    leaf = data["nodes"][ids[id(w)]]
+    assert leaf["kind"] == "input" and leaf["grad"]["values"] == [2.0, 2.0, -18.0]

@@ -151,15 +151,17 @@ def _formula(ctx):
 
 def _layout(nodes):
     """Layered layout, inputs above users. An op's layer is its longest path from a leaf; a leaf
-    sits just above its first user. Within a layer nodes go where the mean position of their
-    neighbours asks (down, up, then down again), pushed apart so none overlap."""
+    sits just above its first user, to the user's left. An op goes under the mean position of
+    its op inputs (so a chain of ops is one straight column); nodes of a layer that want the
+    same place are pushed right, never overlapping."""
     users = [[] for _ in nodes]
     for n in nodes:
         for i in n["inputs"]:
             users[i].append(n["id"])
         n["layer"] = 1 + max((nodes[i]["layer"] for i in n["inputs"]), default=-1)
+    leaf = [not n["inputs"] for n in nodes]
     for n in nodes:
-        if not n["inputs"] and users[n["id"]]:
+        if leaf[n["id"]] and users[n["id"]]:
             n["layer"] = max(0, min(nodes[u]["layer"] for u in users[n["id"]]) - 1)
     layers = {}
     for n in nodes:
@@ -167,26 +169,37 @@ def _layout(nodes):
     pos = {}
 
     def place(row, want):
-        row = sorted(row, key=lambda i: (want[i], i))
-        last, xs = None, []
-        for i in row:
-            x = want[i] if last is None else max(want[i], last + 1.0)
-            xs.append(x)
-            last = x
-        shift = sum(want[i] for i in row) / len(row) - sum(xs) / len(xs)
-        for i, x in zip(row, xs):
-            pos[i] = x + shift
+        last, order = None, sorted(row, key=lambda i: (want[i], not leaf[i], i))
+        for i in order:
+            pos[i] = want[i] if last is None else max(want[i], last + 1.0)
+            last = pos[i]
+        # pushing only rightwards would let a wide graph drift: keep the ops where they want
+        ops = [i for i in order if not leaf[i]] or order
+        shift = sum(want[i] - pos[i] for i in ops) / len(ops)
+        for i in order:
+            pos[i] += shift
 
     def mean(ids, default):
-        got = [pos[i] for i in ids if i in pos]
-        return sum(got) / len(got) if got else default
+        ops = [i for i in ids if i in pos and not leaf[i]] or [i for i in ids if i in pos]
+        return sum(pos[i] for i in ops) / len(ops) if ops else default
 
+    # down: ops under their inputs; then up: every node over its users (leaves to the left of
+    # the first user); then down again so ops sit under where their inputs ended up
     for k in sorted(layers):
         place(layers[k], {i: mean(nodes[i]["inputs"], float(j)) for j, i in enumerate(layers[k])})
     for k in sorted(layers, reverse=True):
-        place(layers[k], {i: mean(users[i], pos[i]) for i in layers[k]})
+        want = {}
+        for i in layers[k]:
+            us = [u for u in users[i] if nodes[u]["layer"] > k]
+            if leaf[i] and us:
+                first = us[0]
+                sibs = [j for j in dict.fromkeys(nodes[first]["inputs"]) if leaf[j] and nodes[j]["layer"] == k]
+                want[i] = pos[first] - len(sibs) + sibs.index(i) if i in sibs else pos[first] - 1
+            else:
+                want[i] = sum(pos[u] for u in us) / len(us) if us else pos[i]
+        place(layers[k], want)
     for k in sorted(layers):
-        place(layers[k], {i: mean(nodes[i]["inputs"], pos[i]) for i in layers[k]})
+        place(layers[k], {i: pos[i] if leaf[i] else mean(nodes[i]["inputs"], pos[i]) for i in layers[k]})
     left = min(pos.values())
     for n in nodes:
         n["x"] = round((pos[n["id"]] - left) * (_NODE_W + _GAP_X) + _NODE_W / 2 + _GAP_X, 1)
@@ -237,9 +250,14 @@ def graph_data(output, grad=None, max_values=64, title=None):
 def _backward(output, root, ids, max_values):
     """Run backward once under an observer (no .grad touched) and turn what it saw into steps,
     one per node in the engine's order: reversed topological_order([output])."""
-    col = _Collect()
-    with col:
+    # only this observer watches the extra pass: a trace or profile the user has open around
+    # the call must not see it, nor should anomaly checks fire twice
+    col, others = _Collect(), autograd._observers[:]
+    autograd._observers[:] = [col]
+    try:
         autograd.run_backward([output], [autograd._Tensor._wrap(root)], wanted=[])
+    finally:
+        autograd._observers[:] = others
     seen = {id(node): (g_out, ins) for node, g_out, ins in col.steps}
     arriving = {ids[id(output)]: [(None, root)]}
     total, steps = {}, []

@@ -69,12 +69,12 @@
     svg.classList.toggle("tr-far", view.k < 0.45);
   }
   function fit() {
-    var r = canvas.getBoundingClientRect(), maxX = 0, maxY = 0;
+    var r = canvas.getBoundingClientRect(), maxX = 0, maxY = 0, out = nodes[data.output];
     nodes.forEach(function (n) { maxX = Math.max(maxX, n.x + W); maxY = Math.max(maxY, n.y + H); });
-    view.k = Math.min(1.2, r.width / maxX, r.height / maxY);
-    // a huge graph would become dots: keep it legible and start at the output instead
-    if (view.k < 0.3) { view.k = 0.6; center(data.output); return; }
-    view.x = (r.width - maxX * view.k) / 2; view.y = 4;
+    // the whole graph when it fits at a legible size; otherwise legible, with the output in view
+    view.k = Math.max(Math.min(1.2, r.width / maxX, r.height / maxY), 0.6);
+    view.x = maxX * view.k <= r.width ? (r.width - maxX * view.k) / 2 : r.width / 2 - out.x * view.k;
+    view.y = maxY * view.k <= r.height ? 4 : r.height - (out.y + H) * view.k - 12;
     apply();
   }
   function center(id) {
