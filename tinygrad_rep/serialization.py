@@ -4,19 +4,24 @@
     model.load_state_dict(tr.load("model.npz"))
 
 The file is a standard numpy .npz archive (one uncompressed .npy member per key, in order), so
-`np.load` reads it too. `save` writes into a temporary file in the target's directory, flushes
-it to disk, then renames it over the target: a reader sees the old file or the new one, never a
-half-written one, and a failure leaves no temporary file behind. No pickles are written or read.
+`np.load` reads it too. Its zip comment seals it: a SHA-256 over every member's name, size and
+content, checked by `load`, so a damaged file is refused (naming it) instead of returning fewer
+or different arrays; files without the seal (older ones, np.savez) still load. `save` writes
+through the library's atomic writer (tinygrad_rep/output.py): a reader sees the old file or the
+new one, never a half-written one, and a failure leaves no temporary file behind. No pickles are
+written or read.
 """
 import collections
 import collections.abc
 import errno
+import hashlib
+import io
 import os
-import secrets
 import zipfile
 
 import numpy as np
 
+from .output import NotARegularFileError, atomic_write, open_regular_file
 from .tensor import Tensor
 
 __all__ = ["save", "load", "StateFileError"]
@@ -44,53 +49,79 @@ def _arrays(obj):
 
 
 def _write_npz(f, arrays):
+    """Write the archive; returns nothing. Each member is hashed as it is written, and the archive
+    comment gets the seal over all members (see _seal)."""
     # What np.savez does, written out: np.savez takes keys as keyword arguments, so a key named
     # "file" or "allow_pickle" would collide with its own parameters.
+    entries = []
     with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for k, arr in arrays.items():
-            with zf.open(k + ".npy", mode="w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+            name = _member_name(k)
+            with zf.open(name, mode="w", force_zip64=True) as member:
+                hashing = _Hashing(member)
+                np.lib.format.write_array(hashing, np.asanyarray(arr), allow_pickle=False)
+            entries.append((name, hashing.size, hashing.sha.digest()))
+        zf.comment = _seal(entries)
+
+
+class _Hashing:
+    """A write-only file object that hashes and counts what passes through it."""
+
+    def __init__(self, f):
+        self.f, self.sha, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data):
+        self.sha.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+
+def _member_name(key):
+    """The zip member name of a key: key + ".npy", as np.savez names it (so np.load reads the same
+    keys). Keys that a zip member name cannot hold exactly are refused here, not mangled."""
+    if "\x00" in key:
+        raise ValueError(f"save: key {key!r} contains a NUL character, which a zip member name cannot hold")
+    if os.sep != "/" and os.sep in key:  # zipfile would turn it into "/" on this platform
+        raise ValueError(f"save: key {key!r} contains {os.sep!r}, which zip member names cannot hold here")
+    try:
+        size = len((key + ".npy").encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise ValueError(f"save: key {key!r} is not valid Unicode ({e.reason})") from None
+    if size > 0xFFFF:
+        raise ValueError(f"save: key of {size - 4} bytes is longer than a zip member name can be")
+    return key + ".npy"
+
+
+# The archive comment of a state file written here: this marker, then the hex SHA-256 over every
+# member's name, size and content in order. A damaged archive (a member missing from the central
+# directory, renamed, resized or changed) no longer matches it, so load refuses it instead of
+# returning fewer or different arrays. Files without the comment (older files, np.savez) are read
+# as plain .npz archives, checked by the zip CRCs alone.
+_SEAL = b"tinygrad_rep state v2 sha256="
+
+
+def _seal(entries):
+    """The archive comment for members entries = [(name, size, sha256 digest), ...]."""
+    top = hashlib.sha256(len(entries).to_bytes(8, "little"))
+    for name, size, digest in entries:
+        raw = name.encode("utf-8")
+        top.update(len(raw).to_bytes(8, "little") + raw + size.to_bytes(8, "little") + digest)
+    return _SEAL + top.hexdigest().encode("ascii")
 
 
 def save(obj, path):
     """Write a state dict (or a Module's state_dict()) to `path` as an .npz archive, atomically.
 
-    Values may be numpy arrays or Tensors; keys are kept in order. The path is used as given
-    (no ".npz" is appended). On any error the previous file at `path`, if any, is untouched.
+    Values may be numpy arrays or Tensors; keys are kept in order and come back exactly (a key
+    that a zip member name cannot hold, such as one with a NUL character, is refused with a
+    ValueError). The path is used as given (no ".npz" is appended). On any error the previous
+    file at `path`, if any, is untouched, and no temporary file is left.
     """
     arrays = _arrays(obj)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL: never clobber anything; mode 0o666 lets the umask decide, as for a normal file
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory):
-    """Make the rename itself durable (POSIX); best effort where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    for k in arrays:
+        _member_name(k)  # refuse a bad key before the file is created
+    with atomic_write(path, "wb") as f:
+        _write_npz(f, arrays)
 
 
 class _Reason(Exception):
@@ -105,30 +136,60 @@ def load(path):
     """Read a file written by `save` (or any .npz of numeric arrays) -> dict name -> ndarray,
     in the order saved.
 
-    A missing file raises FileNotFoundError; a file that is truncated, corrupt or not an .npz
-    archive raises StateFileError (a ValueError) whose message starts with the path.
+    A missing file raises FileNotFoundError; a file that is truncated, damaged, sealed by `save`
+    but no longer matching its seal, or not an .npz archive raises StateFileError (a ValueError)
+    whose message starts with the path. Anything that is not a regular file (a folder, a FIFO, a
+    device) is refused without reading it.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(errno.ENOENT, "no such state file", path)
     try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-        if not head:
-            raise _Reason("the file is empty")
-        if head not in _ZIP_MAGIC:
-            raise _Reason(f"not an .npz (zip) archive: it starts with {head!r}")
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise _Reason("numpy did not read it as an .npz archive")
-        with npz:
-            # reading every member here checks every CRC, so a damaged file fails now, not later
-            return {k: npz[k] for k in npz.files}
-    except (PermissionError, IsADirectoryError):
-        raise  # these already name the file, and their cause is not the file's content
+        f = open_regular_file(path, "state file")
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "no such state file", path) from None
+    except NotARegularFileError as e:
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "a folder, not a state file", path) from None
+        raise StateFileError(str(e)) from None
+    try:
+        with f:
+            return _read_archive(f)
+    except (PermissionError, IsADirectoryError, MemoryError):
+        raise  # these already name the file, or their cause is not the file's content
     except Exception as e:
         if isinstance(e, _Reason):
             reason = str(e)
         else:  # numpy's or zipfile's own complaint, with its type (BadZipFile, EOFError, ...)
             reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         raise StateFileError(f"{path}: not a valid tinygrad_rep state file ({reason})") from e
+
+
+def _read_archive(f):
+    head = f.read(4)
+    if not head:
+        raise _Reason("the file is empty")
+    if head not in _ZIP_MAGIC:
+        raise _Reason(f"not an .npz (zip) archive: it starts with {head!r}")
+    file_size = os.fstat(f.fileno()).st_size
+    f.seek(0)
+    with zipfile.ZipFile(f) as zf:
+        sealed = zf.comment.startswith(_SEAL[:12])  # a damaged seal still counts as sealed
+        out, entries, names = {}, [], set()
+        for info in zf.infolist():
+            name = info.filename
+            if not name.endswith(".npy") or name in names:
+                raise _Reason(f"member {name!r} is not one array of a state file")
+            names.add(name)
+            # sizes are checked against the file before anything of that size is read
+            if info.header_offset + info.compress_size > file_size:
+                raise _Reason(f"member {name!r} claims {info.compress_size} bytes, more than the file holds")
+            if info.compress_type != zipfile.ZIP_STORED and (sealed or info.file_size > 1032 * info.compress_size):
+                raise _Reason(f"member {name!r} has an unexpected compression or size")
+            if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+                raise _Reason(f"member {name!r} has inconsistent sizes")
+            data = zf.read(info)  # checks the member's CRC
+            entries.append((name, len(data), hashlib.sha256(data).digest()))
+            out[name[:-4]] = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+        if sealed and zf.comment != _seal(entries):
+            raise _Reason("its contents do not match the checksum written with it "
+                          "(the file is damaged or was changed)")
+        return out

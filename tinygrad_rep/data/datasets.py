@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..output import write_bytes_atomic
+
 DIGITS_FILE = Path(__file__).with_name("digits.npz")
 FASHION_ENV = "TINYGRAD_REP_FASHION_MNIST"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -154,7 +156,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write `array` as an IDX file (gzip if the name ends in .gz); atomic via a temp file."""
+    """Write `array` as an IDX file (gzip if the name ends in .gz), atomically."""
     array = np.asarray(array)
     codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_DTYPES.items()}
     code = codes.get(array.dtype.newbyteorder("="))
@@ -165,9 +167,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     payload = (bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
                + array.astype(_IDX_DTYPES[code]).tobytes())
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(gzip.compress(payload) if path.suffix == ".gz" else payload)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, gzip.compress(payload) if path.suffix == ".gz" else payload)
 
 
 KNOWN = {"digits": load_digits, "fashion-mnist": load_fashion_mnist}
