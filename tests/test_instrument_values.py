@@ -323,6 +323,18 @@ def test_graph_command_draws_a_users_module(tmp_path):
                                (np.array([[1.0], [-1.0]]) @ (1 - y ** 2)).ravel(), rtol=1e-3)
 
 
+def test_graph_command_without_values_and_with_a_random_module_input(tmp_path):
+    (tmp_path / "net.py").write_text("import tinygrad_rep as tr\nnet = tr.nn.Linear(3, 2, rng=0)\n")
+    out = tmp_path / "out"
+    assert main(["graph", "--out", str(out), "--formats", "", "--no-values", "--module",
+                 f"{tmp_path / 'net.py'}:net", "--input-shape", "4,3"]) == 0
+    nodes = _labels((out / "graph.dot").read_text())
+    assert nodes["input"]["lines"][1] == "(4, 3) float32"  # the module's dtype, the shape asked for
+    assert not any("value" in n or "grad" in n for n in nodes.values())
+    assert nodes["weight"]["lines"][-1].startswith("|grad| ")  # norms only
+    assert "backward trace, values" not in (out / "backward_trace.txt").read_text()  # no arrays
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--expr", "x *", "--input", "x=1"], "--expr: syntax error"),
     (["--expr", "x * y", "--input", "x=1"], "--expr failed: NameError: name 'y' is not defined"),
