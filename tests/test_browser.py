@@ -146,6 +146,11 @@ def test_mlp_explorer_shows_each_parameter_gradient(browser, tmp_path):
         np.testing.assert_allclose(panel_numbers(page, "#tr-node-panel .tr-grad .tr-num"), g.ravel(),
                                    rtol=1e-4, atol=1e-6)
     assert model[0].weight.grad is None  # exploring does not touch .grad
+    # ops are framed by the module that ran them: three boxes, Linear, ReLU, Linear
+    assert page.locator(".tr-group").evaluate_all("gs => gs.map(g => g.textContent)") == \
+        ["0 · Linear", "1 · ReLU", "2 · Linear"]
+    relu = next(n for n in graph_json(page)["nodes"] if n["op"] == "ReLU")
+    assert relu["module"] == {"path": "1", "type": "ReLU"}
 
 
 def test_large_tensors_are_summarised_with_a_histogram(browser, tmp_path):

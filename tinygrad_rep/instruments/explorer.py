@@ -8,9 +8,10 @@ The page draws the graph (inputs at the top, the output at the bottom; drag to p
 zoom), shows a node's value, gradient, dtype, derivative formula and creating source line when
 it is clicked, and steps through the backward pass in the order the engine visits the nodes.
 
-Source lines are known only for ops recorded inside `tr.viz.recording()` (or any instrument that
-stores creation sites, such as `tr.detect_anomaly()`); for a graph built outside one the page
-says "source unknown". `explore` runs one extra backward pass from `output` to get the
+Source lines and modules are known only for ops recorded inside `tr.viz.recording()` (source
+lines also under any instrument that stores creation sites, such as `tr.detect_anomaly()`); for
+a graph built outside one the page says "source unknown". Ops recorded inside a Module's
+forward are framed by a box per module ("encoder.0 Linear"). `explore` runs one extra backward pass from `output` to get the
 gradients; it does not touch any `.grad` (the graph must still be intact: no in-place change of
 a saved value since the forward).
 
@@ -28,6 +29,7 @@ The page's public contract (other tools and tests read it):
                 "inputs": [id],            # the op's inputs, in argument order
                 "formula": str | null,     # first docstring line of the op class
                 "source": {"file", "line", "function", "code"} | null,
+                "module": {"path": str, "type": str | null} | null,  # "encoder.0", "Linear"
                 "layer": int, "x": float, "y": float}],   # layout (pixels, node centre)
      "steps": [{"step": int, "node": id,
                 "arriving": [{"from": id | null, "grad": Array}],  # null: the output's seed
@@ -52,6 +54,7 @@ the page when it is written. See docs/explorer.md.
 import html
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -67,11 +70,29 @@ _NODE_W, _NODE_H, _GAP_X, _GAP_Y = 170, 54, 24, 60
 
 
 class _Recording(Observer):
-    """Stores, on each op node created inside the block, the user code line that created it."""
+    """Stores, on each op node created inside the block, the user code line that created it and
+    the module whose forward ran it (its path in the outermost module: "encoder.0")."""
+
+    def __init__(self):
+        self._names = {}  # id(outermost module) -> {id(module): path}
 
     def after_forward(self, ctx, out, seconds):
         if getattr(ctx, "_site", None) is None:
             ctx._site = user_site(depth=2)
+        from ..nn import Module
+        chain, frame = [], sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_name == "forward":
+                obj = frame.f_locals.get("self")
+                if isinstance(obj, Module):
+                    chain.append(obj)
+            frame = frame.f_back
+        if chain:
+            root, inner = chain[-1], chain[0]
+            names = self._names.get(id(root))
+            if names is None:
+                names = self._names[id(root)] = {id(m): n for n, m in root.named_modules()}
+            ctx._module = (names.get(id(inner), ""), type(inner).__name__)
 
 
 def recording():
@@ -143,6 +164,16 @@ def _kind(t):
     return "param" if isinstance(t, Parameter) else "input"
 
 
+def _module_of(t, kind):
+    """{"path", "type"} of the module that made an op (recorded) or owns a parameter, else None."""
+    if kind == "op":
+        m = getattr(t._ctx, "_module", None)
+        return {"path": m[0], "type": m[1]} if m is not None else None
+    if kind == "param" and t.name and "." in t.name:
+        return {"path": t.name.rpartition(".")[0], "type": None}
+    return None
+
+
 def _formula(ctx):
     doc = type(ctx).__doc__ or ""
     line = doc.strip().splitlines()[0].strip() if doc.strip() else ""
@@ -150,15 +181,22 @@ def _formula(ctx):
 
 
 def _layout(nodes):
-    """Layered layout, inputs above users. An op's layer is its longest path from a leaf; a leaf
+    """Layered layout, inputs above users. An op's layer is its longest path from a leaf (one
+    more step where the path crosses a module boundary); a leaf
     sits just above its first user, to the user's left. An op goes under the mean position of
     its op inputs (so a chain of ops is one straight column); nodes of a layer that want the
     same place are pushed right, never overlapping."""
     users = [[] for _ in nodes]
+
+    def module(n):
+        return n["module"]["path"] if n["module"] else None
+
     for n in nodes:
         for i in n["inputs"]:
             users[i].append(n["id"])
-        n["layer"] = 1 + max((nodes[i]["layer"] for i in n["inputs"]), default=-1)
+        # one empty layer where data leaves a module, so module boxes never share a row
+        n["layer"] = max((nodes[i]["layer"] + (2 if nodes[i]["inputs"] and module(nodes[i]) != module(n)
+                                                 else 1) for i in n["inputs"]), default=0)
     leaf = [not n["inputs"] for n in nodes]
     for n in nodes:
         if leaf[n["id"]] and users[n["id"]]:
@@ -201,9 +239,13 @@ def _layout(nodes):
     for k in sorted(layers):
         place(layers[k], {i: pos[i] if leaf[i] else mean(nodes[i]["inputs"], pos[i]) for i in layers[k]})
     left = min(pos.values())
+    top, y = {}, _GAP_Y
+    for k in range(max(layers) + 1):
+        top[k] = y
+        y += _NODE_H + _GAP_Y if k in layers else 28  # an empty layer is only a module gap
     for n in nodes:
         n["x"] = round((pos[n["id"]] - left) * (_NODE_W + _GAP_X) + _NODE_W / 2 + _GAP_X, 1)
-        n["y"] = n["layer"] * (_NODE_H + _GAP_Y) + _NODE_H / 2 + _GAP_Y
+        n["y"] = top[n["layer"]] + _NODE_H / 2
 
 
 def graph_data(output, grad=None, max_values=64, title=None):
@@ -241,7 +283,13 @@ def graph_data(output, grad=None, max_values=64, title=None):
             "inputs": [ids[id(p)] for p in ctx.inputs] if ctx is not None else [],
             "formula": _formula(ctx) if ctx is not None else None,
             "source": site.to_dict() if site is not None else None,
+            "module": _module_of(t, kind),
         })
+    # a parameter belongs to the module its name says, when that module's ops are drawn
+    drawn = {n["module"]["path"] for n in nodes if n["kind"] == "op" and n["module"]}
+    for n in nodes:
+        if n["kind"] == "param" and n["module"] and n["module"]["path"] not in drawn:
+            n["module"] = None
     _layout(nodes)
     return {"schema": 1, "title": title or "backprop explorer", "output": ids[id(output)],
             "root_grad": "ones" if grad is None else "given", "nodes": nodes, "steps": steps}

@@ -38,7 +38,8 @@
 
   // ---- drawing ----
   var svg = el("svg", {width: "100%", height: "100%", role: "img", "aria-label": "computation graph"}, canvas);
-  var world = el("g", {}, svg), edgeLayer = el("g", {"class": "tr-edges"}, world);
+  var world = el("g", {}, svg), groupLayer = el("g", {"class": "tr-groups"}, world);
+  var edgeLayer = el("g", {"class": "tr-edges"}, world);
   var nodeLayer = el("g", {}, world);
   nodes.forEach(function (n) {
     n.inputs.forEach(function (i, k) {
@@ -62,6 +63,29 @@
     var tip = el("title", {}, g);
     tip.textContent = label(n);
     els[n.id] = g;
+  });
+
+  // a box around the nodes of each module (and of each enclosing module), outer boxes wider
+  var groups = {}, deepest = 0;
+  nodes.forEach(function (n) {
+    if (!n.module || !n.module.path) return;
+    var parts = n.module.path.split(".");
+    for (var d = 1; d <= parts.length; d++) {
+      var p = parts.slice(0, d).join("."), g = groups[p];
+      if (!g) g = groups[p] = {x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity, depth: d, type: null};
+      g.x0 = Math.min(g.x0, n.x - W / 2); g.x1 = Math.max(g.x1, n.x + W / 2);
+      g.y0 = Math.min(g.y0, n.y - H / 2); g.y1 = Math.max(g.y1, n.y + H / 2);
+      if (d === parts.length && n.module.type) g.type = n.module.type;
+      deepest = Math.max(deepest, d);
+    }
+  });
+  Object.keys(groups).sort(function (a, b) { return groups[a].depth - groups[b].depth; }).forEach(function (p) {
+    var g = groups[p], pad = 8 + 12 * (deepest - g.depth);
+    var box = el("g", {"class": "tr-group", "data-module": p}, groupLayer);
+    el("rect", {x: g.x0 - pad, y: g.y0 - pad - 12, width: g.x1 - g.x0 + 2 * pad,
+      height: g.y1 - g.y0 + 2 * pad + 12, rx: 10}, box);
+    var t = el("text", {x: g.x0 - pad + 8, y: g.y0 - pad + 2}, box);
+    t.textContent = p + (g.type ? " · " + g.type : "");
   });
 
   function apply() {
@@ -163,6 +187,7 @@
       ["created at", src ? "<code>" + esc(src.file) + ":" + src.line + "</code> in " + esc(src.function) +
         (src.code ? "<br><code>" + esc(src.code) + "</code>" : "") : n.kind === "op" ?
         "source unknown (build the graph inside tr.viz.recording())" : "a leaf: made by user code, not by an op"],
+      ["module", n.module ? esc(n.module.path + (n.module.type ? " (" + n.module.type + ")" : "")) : "-"],
       ["inputs", n.inputs.map(link).join("<br>") || "-"],
       ["used by", users[id].filter(function (u, i, a) { return a.indexOf(u) === i; }).map(link).join("<br>") || "-"]];
     panel.innerHTML = "<h2>" + esc(label(n)) + "</h2><table class=\"tr-facts\">" + rows.map(function (r) {
