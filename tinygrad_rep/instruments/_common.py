@@ -37,16 +37,17 @@ class Observer:
         return False
 
     def before_forward(self, ctx):
-        pass
+        """Called before an op's forward runs (ctx: its Function node)."""
 
     def after_forward(self, ctx, out, seconds):
-        pass
+        """Called after an op's forward: its output Tensor and the seconds it took."""
 
     def before_backward(self, node, grad_out):
-        pass
+        """Called before a node's backward: node is its output Tensor, grad_out dL/d(node)."""
 
     def after_backward(self, node, grad_out, input_grads, seconds, accumulated):
-        pass
+        """Called after a node's backward: the gradients sent to its inputs (None where none),
+        the seconds it took, and per input whether the gradient was added to a pending one."""
 
 
 def is_engine_file(filename):

@@ -85,6 +85,7 @@ class GradientReport:
 
     @property
     def ok(self):
+        """True when every gradient matches and no op's backward is wrong."""
         return all(r.ok for r in self.rows) and not self.broken_nodes
 
     @property
@@ -103,6 +104,7 @@ class GradientReport:
         return self.ok
 
     def table(self):
+        """The report as text: one row per node, output first, then what is broken."""
         rows = []
         for r in self.rows:
             local = "-" if r.local_ok is None else ("ok" if r.local_ok else f"WRONG ({r.local_error:.3g})")

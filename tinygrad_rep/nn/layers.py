@@ -109,12 +109,15 @@ class Sequential(Module):
             self.add_module(str(i), m)
 
     def __len__(self):
+        """The number of modules."""
         return len(self._modules)
 
     def __iter__(self):
+        """The modules, in order."""
         return iter(list(self._modules.values()))
 
     def __getitem__(self, index):
+        """The module at `index` (negative allowed), or a Sequential of a slice of them."""
         mods = list(self._modules.values())
         if isinstance(index, slice):
             return type(self)(*mods[index])
@@ -126,6 +129,7 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
+        """Each module applied to the previous one's output."""
         for m in self._modules.values():
             x = m(x)
         return x
@@ -140,16 +144,20 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module):
+        """Add a module at the end (named by its position); returns self."""
         self.add_module(str(len(self._modules)), module)
         return self
 
     def __len__(self):
+        """The number of modules."""
         return len(self._modules)
 
     def __iter__(self):
+        """The modules, in order."""
         return iter(list(self._modules.values()))
 
     def __getitem__(self, index):
+        """The module at `index`, or a ModuleList of a slice of them."""
         mods = list(self._modules.values())
         return ModuleList(mods[index]) if isinstance(index, slice) else mods[index]
 

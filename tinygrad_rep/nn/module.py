@@ -150,6 +150,7 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self):
+        """This module and every descendant, each once (as named_modules, without the names)."""
         for _, m in self.named_modules():
             yield m
 
@@ -187,6 +188,7 @@ class Module:
             yield p
 
     def named_buffers(self, prefix=""):
+        """(dotted name, array) for every buffer in the tree that is not None."""
         for mod_name, mod in self.named_modules(prefix):
             for k, b in mod._buffers.items():
                 if b is not None:
@@ -284,9 +286,12 @@ class Module:
 
     # ---- calling ----
     def forward(self, *args, **kwargs):
+        """The computation of the module on its inputs (Tensors); every subclass defines it.
+        Call the module itself (`module(x)`), which also runs its hooks."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        """Run the forward pre-hooks, forward(*args, **kwargs), then the forward hooks."""
         if not self._forward_pre_hooks and not self._forward_hooks:
             return self.forward(*args, **kwargs)  # the common case: no hook bookkeeping at all
         for hook in list(self._forward_pre_hooks.values()):  # a copy: a hook may remove itself
