@@ -277,3 +277,19 @@ def test_explore_leaves_grads_and_open_traces_alone(tmp_path):
     assert steps == [ids[id(n)] for n in reversed(autograd.topological_order([y]))]
     leaf = data["nodes"][ids[id(w)]]
     assert leaf["kind"] == "input" and leaf["grad"]["values"] == [2.0, 2.0, -18.0]
+
+
+def test_a_failed_write_leaves_the_old_page(tmp_path, monkeypatch):
+    import tinygrad_rep.output as output
+    x, w, h, y = small_expression()
+    path = tmp_path / "graph.html"
+    path.write_text("old page")
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(output.os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        explorer.explore(y, str(path))
+    with pytest.raises(OSError, match="No space left"):
+        HtmlReport("run").paragraph("new").write(str(tmp_path / "graph.html"))
+    assert path.read_text() == "old page" and os.listdir(tmp_path) == ["graph.html"]

@@ -22,7 +22,7 @@ import mimetypes
 import os
 import platform
 
-from .instruments._common import write_text
+from .output import write_text_atomic
 
 __all__ = ["HtmlReport", "machine_info"]
 
@@ -178,7 +178,7 @@ class HtmlReport:
     def write(self, path):
         """Write the page to `path` atomically; returns the path."""
         folder = self.folder or os.path.dirname(os.path.abspath(path))
-        return write_text(path, self.render(folder))
+        return write_text_atomic(path, self.render(folder))
 
 
 # ---------------------------------------------------------------------------- pages of runs

@@ -59,7 +59,8 @@ import sys
 import numpy as np
 
 from .. import autograd
-from ._common import Observer, user_site, write_text
+from ..output import write_text_atomic
+from ._common import Observer, user_site
 from .trace import local_derivatives
 
 __all__ = ["explore", "recording", "graph_data", "render"]
@@ -393,4 +394,4 @@ def explore(output, path, grad=None, max_values=64, title=None):
     file, working offline from file://). Returns the path. See the module docstring for what
     the page shows and its JSON schema; `grad` and `max_values` as in `graph_data`."""
     data = graph_data(output, grad=grad, max_values=max_values, title=title)
-    return write_text(path, render(data))
+    return write_text_atomic(path, render(data))

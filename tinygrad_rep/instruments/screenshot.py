@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 
+from ..output import write_bytes_atomic
+
 __all__ = ["chromium_path", "browser_unavailable", "launch", "screenshot"]
 
 # Chromium as root refuses to start without --no-sandbox; the rest keep a headless run quiet and
@@ -77,24 +79,8 @@ def screenshot(html_path, png_path, width=1280, height=860, full_page=True):
         page.goto("file://" + os.path.abspath(html_path))
         page.wait_for_load_state("load")
         data = page.screenshot(full_page=full_page)
-    _write_bytes(png_path, data)
+    write_bytes_atomic(png_path, data)
     return png_path
-
-
-def _write_bytes(path, data):
-    """Write atomically: a temporary file in the same folder, then rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv=None):
