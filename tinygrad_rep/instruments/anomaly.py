@@ -77,13 +77,13 @@ class DetectAnomaly(Observer):
         if not self.check_forward:
             return
         for i, t in enumerate(ctx.inputs):
-            if t._ctx is None and _has(t.data, "nan"):
+            if t._ctx is None and _has(t._data, "nan"):
                 name = f" '{t.name}'" if t.name else ""
                 raise AnomalyError(
                     f"input {i} of {ctx.name} (a leaf tensor{name} of shape {t.shape}) contains NaN; "
                     f"the op was called at {_where(site)}", op=ctx.name, phase="forward", site=site)
-        kind = _kind(out.data)
-        if kind is None or not self._new(kind, [t.data for t in ctx.inputs]):
+        kind = _kind(out._data)
+        if kind is None or not self._new(kind, [t._data for t in ctx.inputs]):
             return
         if kind != "NaN" and getattr(type(ctx), "anomaly_allows_inf", False):
             return
@@ -101,8 +101,8 @@ class DetectAnomaly(Observer):
         self._backward_node = node
 
     def _check_inside_backward(self, ctx, out):
-        kind = _kind(out.data)
-        if kind is None or not self._new(kind, [t.data for t in ctx.inputs]):
+        kind = _kind(out._data)
+        if kind is None or not self._new(kind, [t._data for t in ctx.inputs]):
             return
         node = self._backward_node
         self._raise_backward(node, kind, f"{ctx.name}, applied inside its backward, produced {kind}")
@@ -111,9 +111,9 @@ class DetectAnomaly(Observer):
         self._backward_node = None
         if not self.check_backward:
             return
-        upstream_bad = _kind(grad_out.data) is not None
+        upstream_bad = _kind(grad_out._data) is not None
         for i, g in enumerate(input_grads):
-            kind = None if g is None else _kind(g.data)
+            kind = None if g is None else _kind(g._data)
             if kind is not None and not upstream_bad:
                 self._raise_backward(node, kind, f"the gradient for input {i} contains {kind}")
 

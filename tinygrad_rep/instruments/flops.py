@@ -55,4 +55,4 @@ def backward_direct_flops(ctx, inputs, out):
 
 def op_bytes(inputs, out):
     """Bytes read and written: every input once plus the output."""
-    return int(sum(np.asarray(t.data).nbytes for t in inputs) + np.asarray(out.data).nbytes)
+    return int(sum(np.asarray(t._data).nbytes for t in inputs) + np.asarray(out._data).nbytes)

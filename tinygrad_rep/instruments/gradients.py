@@ -46,8 +46,8 @@ class _Backward(Observer):
         self.upstream, self.local = {}, {}
 
     def after_backward(self, node, grad_out, input_grads, seconds, accumulated):
-        self.upstream[id(node)] = np.array(grad_out.data, dtype=np.float64)
-        self.local[id(node)] = [None if g is None else np.array(g.data, dtype=np.float64)
+        self.upstream[id(node)] = np.array(grad_out._data, dtype=np.float64)
+        self.local[id(node)] = [None if g is None else np.array(g._data, dtype=np.float64)
                                 for g in input_grads]
 
 
@@ -175,7 +175,7 @@ def _forward(ctx, arrays):
 
 
 def _inputs_of(node, values):
-    return [values[id(t)] if id(t) in values else _f64(t.data) for t in node._ctx.inputs]
+    return [values[id(t)] if id(t) in values else _f64(t._data) for t in node._ctx.inputs]
 
 
 def _sample(size, max_elements, rng):
@@ -226,12 +226,12 @@ def compare_gradients(fn, inputs, eps=1e-6, atol=None, rtol=None, max_elements=6
                                       wanted=sources)
     analytic = dict(grab.upstream)
     for t, g in zip(sources, found):
-        analytic[id(t)] = None if g is None else np.array(g.data, dtype=np.float64)
+        analytic[id(t)] = None if g is None else np.array(g._data, dtype=np.float64)
 
     # numerical side: replay the recorded ops on float64 values
     base = {}
     for t in order:
-        base[id(t)] = _f64(t.data) if _is_source(t, cut) else _forward(t._ctx, _inputs_of(t, base))
+        base[id(t)] = _f64(t._data) if _is_source(t, cut) else _forward(t._ctx, _inputs_of(t, base))
 
 
     index_of = {id(t): k for k, t in enumerate(reversed(order))}

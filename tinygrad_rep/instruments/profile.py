@@ -212,7 +212,7 @@ class Profile(Observer):
             return
         if frame.flops is not None:
             frame.flops += backward_direct_flops(ctx, ctx.inputs, node)
-        nbytes = frame.bytes + int(grad_out.data.nbytes) + sum(int(g.data.nbytes) for g in input_grads if g is not None)
+        nbytes = frame.bytes + int(grad_out._data.nbytes) + sum(int(g._data.nbytes) for g in input_grads if g is not None)
         row = self._row(ctx.name)
         row.backward_calls += 1
         row.backward_seconds += seconds
