@@ -31,7 +31,18 @@ from ..instruments import trace, viz
 from ..instruments._common import write_text
 
 
+EXAMPLES = """examples:
+  tinygrad-rep graph                                        the built-in MLP on digits
+  tinygrad-rep graph --expr "h = x * w; (h * h).sum()" --input x=1,-2,3 --input w=0.5
+  tinygrad-rep graph --module mymodel.py:net --input-shape 4,64 --html
+Each node shows its value and its gradient dL/dnode (min/mean/max for big tensors); the
+drawing's legend explains colours and shapes; backward_trace.txt lists every backward step."""
+
+
 def add_arguments(parser):
+    parser.description = "Draw a computation graph with every node's value and gradient."
+    parser.epilog = EXAMPLES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--expr", help="draw this Python expression (statements separated by ';' or "
                                      "newlines, the last one the result) over the --input tensors")
