@@ -440,3 +440,15 @@ def test_gradcheck_sequential_loss(act):
 def test_functional_call_unknown_name():
     with pytest.raises(KeyError, match="the module has no parameter 'nope'"):
         nn.functional_call(mlp(), {"nope": Tensor(np.zeros(1))}, Tensor(np.zeros((1, 4))))
+
+
+def test_package_keeps_every_public_name():
+    # nn was one module (and conv a module beside it); every name it offered is still tr.nn.<name>
+    names = ["Parameter", "Module", "Linear", "Embedding", "Sequential", "ModuleList", "ReLU", "Sigmoid",
+             "Tanh", "Softmax", "LogSoftmax", "Identity", "Flatten", "Dropout", "kaiming_uniform",
+             "xavier_uniform", "functional_call", "StateDictError", "Conv2d", "conv2d"]
+    assert sorted(tr.nn.__all__) == sorted(names)
+    from tinygrad_rep.nn import conv, init, layers, module
+    for name in names:
+        owner = next(m for m in (module, layers, conv, init) if name in getattr(m, "__all__", ()))
+        assert getattr(tr.nn, name) is getattr(owner, name)
