@@ -89,6 +89,11 @@ def test_parameters_are_named_as_the_tree_is_built():
     assert model[2].weight.name == "weight"
     list(model.parameters())
     assert model[2].weight.name == "2.weight"
+    ae.encoder.extra = nn.Linear(2, 2, rng=3)  # a layer added to a tree after it was built
+    assert ae.encoder.extra.weight.name == "extra.weight"
+    list(ae.parameters())
+    assert ae.encoder.extra.weight.name == "encoder.extra.weight"
+    assert ae.encoder[0].weight.name == "encoder.0.weight"  # listing the probe did not rename it
 
 
 def test_a_name_set_by_the_user_is_kept():

@@ -163,11 +163,12 @@ class Module:
         """(dotted name, parameter) pairs, each tensor once: a module's own parameters first,
         then each sub-module's, each in assignment order (the order PyTorch uses).
 
-        A parameter without a name (or still named by its bare attribute, as when it was
-        assigned after its module joined a bigger tree) gets its dotted name here.
+        A parameter without a name, or named by the end of its path only (assigned after its
+        module joined a bigger tree: "extra.weight" in "encoder.extra.weight"), gets its full
+        dotted name here.
         """
-        for full, k, p in self._walk_parameters(prefix, recurse):
-            if p.name is None or p.name == k:
+        for full, _, p in self._walk_parameters(prefix, recurse):
+            if p.name is None or (p.name != full and full.endswith("." + p.name)):
                 p.name = full
             yield full, p
 
