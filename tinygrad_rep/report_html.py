@@ -211,9 +211,21 @@ def _flat(d, prefix=""):
     return out
 
 
+def _cell_value(c):
+    """A grid cell: a number, or the "accuracy" (else "mean") of a dict of results."""
+    if isinstance(c, dict):
+        for k in ("accuracy", "mean"):
+            if _scalar(c.get(k)):
+                return c[k]
+        return None
+    return c
+
+
 def _is_grid(v):
-    return (isinstance(v, dict) and len(v) > 0 and all(isinstance(r, dict) and r and all(_scalar(c) for c in r.values())
-                                                       for r in v.values()))
+    """A dict of rows, each a dict of cells (numbers, or dicts with an accuracy or mean)."""
+    return (isinstance(v, dict) and len(v) > 0 and all(isinstance(r, dict) and r for r in v.values())
+            and all(_scalar(c) or _cell_value(c) is not None for r in v.values() for c in r.values()
+                    if not isinstance(c, (list, tuple))))
 
 
 def add_metrics(page, metrics):
@@ -225,9 +237,11 @@ def add_metrics(page, metrics):
             continue
         cols = []
         for r in grid.values():
-            cols += [c for c in r if c not in cols]
+            cols += [c for c, v in r.items() if c not in cols and not isinstance(v, (list, tuple))
+                     and (_scalar(v) or _cell_value(v) is not None)]
         first = "budget" if key == "labels" else key
-        page.table([first] + cols, [[k] + [r.get(c, "") for c in cols] for k, r in grid.items()],
+        cells = [[k] + ["" if r.get(c) is None else _cell_value(r[c]) for c in cols] for k, r in grid.items()]
+        page.table([first] + cols, cells,
                    caption="Test accuracy by label budget" if key == "labels" else key,
                    legend={c: legend[c] for c in cols if legend and c in legend} or None)
     flat = [(k, v) for k, v in _flat({k: v for k, v in metrics.items() if k not in ("legend", "reading")})]

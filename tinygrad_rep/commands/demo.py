@@ -1,5 +1,6 @@
 """`tinygrad-rep demo`: the main job. Gradient checks, the three representation learners on
-real data, and a tour of the backprop instruments; prints a summary and writes REPORT.md.
+real data, and a tour of the backprop instruments; prints a summary and writes REPORT.md and
+index.html (the same with every plot, and the backprop explorer).
 
 Each model step runs through the public command line (`tinygrad-rep train ...`), so the demo
 exercises exactly what a user would run, and reads back the metrics.json it wrote.
@@ -111,4 +112,6 @@ def run(args):
     report = os.path.join(out, "REPORT.md")
     write_text_atomic(report, "\n".join(lines) + "\n")
     print(f"\nreport: {report}")
+    from ..report_html import demo_index  # the same as a page, with the plots and the explorer
+    print(f"page: {demo_index(out, rows)}")
     return 0 if ok else 1
