@@ -90,6 +90,24 @@ def test_drawn_values_and_gradients_equal_the_hand_computed_ones():
     assert "used 2x: grads add up" in nodes["a = Tanh"]["lines"]
 
 
+def test_to_dot_backward_runs_its_own_pass_and_leaves_grad_alone():
+    (x, W, b), _, loss = _small_net()
+    nodes = _labels(viz.to_dot(loss, backward=True, digits=12))
+    want = _by_hand(x.data, W.data, b.data)
+    assert x.grad is None and W.grad is None  # the drawing's pass does not touch .grad
+    for label, key in [("x", "x"), ("W", "W"), ("h = Add", "h"), ("a = Tanh", "a")]:
+        np.testing.assert_allclose(_numbers(nodes[label]["grad"]), np.ravel(want[key][1]), rtol=1e-10)
+    # after two backward calls .grad holds twice the gradient; the drawing of a traced pass
+    # shows that pass's gradient
+    loss.backward()
+    loss.backward()
+    np.testing.assert_allclose(W.grad.data, 2 * want["W"][1])
+    nodes = _labels(viz.to_dot(loss, backward=True, digits=12))
+    np.testing.assert_allclose(_numbers(nodes["W"]["grad"]), np.ravel(want["W"][1]), rtol=1e-10)
+    with pytest.raises(ValueError, match="give trace= or backward=True, not both"):
+        viz.to_dot(loss, trace=viz.gradient_trace(loss), backward=True)
+
+
 def test_drawn_gradients_equal_pytorchs():
     torch = pytest.importorskip("torch")
     (x, W, b), _, loss = _small_net()

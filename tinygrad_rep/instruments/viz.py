@@ -1,10 +1,12 @@
 """Graph drawings (public name `tr.viz`): the graph behind a tensor as Graphviz DOT text, with
 each node's value and gradient, and rendering to SVG / PNG.
 
-    with tr.trace(keep_values=True) as t:
-        loss.backward()
-    dot = tr.viz.to_dot(loss, trace=t)              # a node per tensor, an edge per input
+    dot = tr.viz.to_dot(loss, backward=True)        # a node per tensor (value, gradient), an edge per input
     tr.viz.render(dot, "runs/graph/loss")           # loss.dot, plus .svg/.png when `dot` is installed
+
+    with tr.trace(keep_values=True) as t:           # or draw the gradients of your own backward pass
+        loss.backward()
+    dot = tr.viz.to_dot(loss, trace=t)
 
 Op nodes (boxes) show the op's name (and the tensor's name when it has one: "h = Mul"), output
 shape and dtype; leaves (ellipses) are labelled with their name (Module parameters are named
@@ -124,18 +126,38 @@ def legend_dot(values=True):
     return [f"  key [shape=plaintext, fontsize=9, label=<{table}>];"]
 
 
+def gradient_trace(output, grad=None):
+    """Run one backward pass from `output` under tr.trace(keep_values=True) and return the trace;
+    no `.grad` is touched. grad: dL/d(output), default ones (so L = sum of output)."""
+    from .trace import Trace
+    if not isinstance(output, autograd._Tensor) or not output.requires_grad:
+        raise ValueError("to_dot(backward=True): the tensor must require grad (nothing to differentiate)")
+    g = np.ones(output.shape, dtype=output.dtype) if grad is None else np.asarray(grad, dtype=output.dtype)
+    if g.shape != output.shape:
+        raise ValueError(f"to_dot: grad has shape {g.shape} but the output has shape {output.shape}")
+    with Trace(keep_values=True) as t:
+        autograd.run_backward([output], [autograd._Tensor._wrap(g)], wanted=[])
+    return t
+
+
 def to_dot(tensor, trace=None, grads=None, title=None, max_nodes=5000, values=None,
-           max_elements=8, digits=4, legend=True):
+           max_elements=8, digits=4, legend=True, backward=False):
     """Graphviz DOT text of the graph behind `tensor`.
 
     trace: a tr.trace() of a backward pass through this graph: every node then shows its
     gradient (the arrays when the trace kept values, else L2 norms); without one only tensors
-    whose `.grad` is set show a gradient. grads: {id(tensor): L2 norm or array} to add more.
+    whose `.grad` is set show a gradient. backward=True runs that pass here (gradient_trace:
+    L = sum of `tensor`, no `.grad` touched), so `to_dot(loss, backward=True)` shows every
+    value and gradient. grads: {id(tensor): L2 norm or array} to add more.
     values: show each node's value and gradient as numbers (None: when the trace kept values);
     tensors with more than max_elements elements show min / mean / max instead, with `digits`
     significant digits. legend: add the legend box. Node ids are n0, n1, ... in topological
     order (inputs first).
     """
+    if backward:
+        if trace is not None:
+            raise ValueError("to_dot: give trace= or backward=True, not both")
+        trace = gradient_trace(tensor)
     nodes = graph_nodes(tensor, max_nodes)
     ids = {id(t): f"n{i}" for i, t in enumerate(nodes)}
     norms, arrays = _known_gradients(trace, grads)
@@ -148,8 +170,10 @@ def to_dot(tensor, trace=None, grads=None, title=None, max_nodes=5000, values=No
              '  node [fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=9, color="#555555"];']
     for t in nodes:
-        grad = t.grad._data if t.grad is not None else arrays.get(id(t))
-        grad_norm = norm(t.grad) if t.grad is not None else norms.get(id(t))
+        if id(t) in arrays or t.grad is None:  # the traced pass first: .grad may hold earlier passes too
+            grad, grad_norm = arrays.get(id(t)), norms.get(id(t))
+        else:
+            grad, grad_norm = t.grad._data, norm(t.grad)
         text = f"{shape_str(t.shape)} {t.dtype}"
         if t._ctx is not None:
             head = f"{t.name} = {t._ctx.name}" if t.name else t._ctx.name
