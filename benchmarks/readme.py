@@ -16,8 +16,12 @@ README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 HEADLINE = [
     ("sgemm, 1 thread", "sgemm", None, 1, "numpy"),
     ("sgemm, 1 thread", "sgemm", None, 1, "torch"),
+    ("sgemm small, 1 thread", "sgemm", "64x64x64", 1, "numpy"),
+    ("sgemm small, 1 thread", "sgemm", "64x64x64", 1, "torch"),
+    ("sgemm small, 1 thread", "sgemm", "128x128x128", 1, "torch"),
     ("sgemm MLP layer, 1 thread", "sgemm", "256x784x256", 1, "numpy"),
     ("dgemm, 1 thread", "dgemm", None, 1, "numpy"),
+    ("dgemm, 1 thread", "dgemm", None, 1, "torch"),
     ("sgemm, 2 threads", "sgemm", None, 2, "numpy"),
     ("softmax fwd f32", "softmax fwd f32", None, 1, "numpy"),
     ("softmax fwd f32", "softmax fwd f32", None, 1, "torch"),
@@ -25,14 +29,24 @@ HEADLINE = [
     ("log_softmax bwd f32", "log_softmax bwd f32", None, 1, "torch"),
     ("relu fwd f32", "relu fwd f32", None, 1, "numpy"),
     ("call overhead (8 floats)", "call overhead relu_forward", "8", 1, "numpy"),
+    ("Tensor matmul forward, no_grad", "matmul fwd", "8x8", 1, "torch"),
+    ("F.cross_entropy forward, no_grad", "cross_entropy fwd", "8x8", 1, "torch"),
+    ("tiny MLP forward, no_grad", "tiny MLP fwd", None, 1, "torch"),
     ("tiny MLP forward + backward", "tiny MLP fwd+bwd", None, 1, "torch"),
 ]
+QUALITY = (("analogy", "analogy"), ("wordsim353", "WordSim-353"))  # record keys shown in the quality column
+
+
+def quality(rec):
+    """The quality a record carries (word2vec: analogy accuracy, WordSim-353 Spearman), or ''."""
+    parts = [f"{name} {rec[key]:.3f}" for key, name in QUALITY if isinstance(rec.get(key), (int, float))]
+    return ", ".join(parts)
 
 
 def headline_rows(results):
-    """(label, size, ours cell, baseline name, baseline cell, ratio) for the README table: the
-    picks of HEADLINE found in the run, then every models / word2vec comparison with PyTorch or
-    gensim."""
+    """(label, size, ours cell, baseline name, baseline cell, ratio, quality) for the README table:
+    the picks of HEADLINE found in the run, then every models / word2vec comparison with PyTorch
+    or gensim. quality: ours and the baseline's, where the records measure it (word2vec)."""
     records = [r for r in results.get("records", []) if r.get("median") is not None or r.get("skipped")]
     idx = index(records)
     rows = []
@@ -46,7 +60,7 @@ def headline_rows(results):
         row = idx[key]
         o, b = ours_in(row), row[base]
         rows.append((label, key[1], cell(o, False) + " " + display(o)[3], base,
-                     cell(b, False) + " " + display(b)[3], speed_ratio(o, b)))
+                     cell(b, False) + " " + display(b)[3], speed_ratio(o, b), ""))
     for key, row in idx.items():
         suite = next(iter(row.values())).get("suite")
         if suite not in ("models", "word2vec") or "phase" in str(key[0]):  # phases: the report has them
@@ -55,8 +69,9 @@ def headline_rows(results):
         for base in ("torch", "gensim"):
             b = row.get(base)
             if o and b and b.get("median") is not None:
+                q = (f"ours: {quality(o)}; {base}: {quality(b)}" if quality(o) or quality(b) else "")
                 rows.append((key[0], key[1], cell(o, False) + " " + display(o)[3], base,
-                             cell(b, False) + " " + display(b)[3], speed_ratio(o, b)))
+                             cell(b, False) + " " + display(b)[3], speed_ratio(o, b), q))
     return rows
 
 
@@ -68,9 +83,9 @@ def headline_markdown(results):
              f"(pybind11) is, medians measured side by side in one process; > 1 means ours is faster. "
              f"Shared machine: CPU steal {results.get('load', {}).get('steal_percent', '-')}%, other "
              f"processes {results.get('load', {}).get('others_cpu_percent', '-')}% of CPU time.", "",
-             "| benchmark | size | ours | baseline | baseline's | ratio |", "|---|---|---|---|---|---|"]
-    for label, size, o, base, b, r in headline_rows(results):
-        lines.append(f"| {label} | {size} | {o} | {base} | {b} | {fmt_ratio(r)} |")
+             "| benchmark | size | ours | baseline | baseline's | ratio | quality |", "|---|---|---|---|---|---|---|"]
+    for label, size, o, base, b, r, q in headline_rows(results):
+        lines.append(f"| {label} | {size} | {o} | {base} | {b} | {fmt_ratio(r)} | {q} |")
     return "\n".join(lines)
 
 

@@ -1,39 +1,22 @@
 """results.json: reading and writing a run's results (written atomically, never half-written).
 
 A results file holds the run's command, mode, thread count, machine, load, each suite's status
-and the records (see records.RECORD_KEYS). The baseline of the README's published table is one
+and the records (see measurements.RECORD_KEYS). The baseline of the README's published table is one
 such file, shipped in this folder as baseline/results.json (`tinygrad-rep bench compare NEW.json`
 compares against it).
 """
 import json
 import os
 
+from tinygrad_rep.output import write_text_atomic
+
 SCHEMA = "tinygrad_rep-bench/1"
 BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline", "results.json")
 
-try:
-    from tinygrad_rep.output import write_text_atomic
-except ImportError:  # a package without the shared writer: the same steps, here
-    import tempfile
-
-    def write_text_atomic(path, text):
-        """Write text to path through a unique temporary file, fsync and a rename."""
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-
 
 def write_results(path, results):
-    """Write a run's results as JSON to path, atomically (its folder made if needed)."""
+    """Write a run's results as JSON to path, atomically (its folder made if needed). Values JSON
+    has no type for (a path, say) are written as their text."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_text_atomic(path, json.dumps(results, indent=1, sort_keys=False, default=str) + "\n")
 

@@ -415,3 +415,18 @@ def test_results_go_to_the_current_folder_outside_a_clone(tmp_path, monkeypatch)
     monkeypatch.setattr(run, "HERE", str(installed))
     monkeypatch.chdir(tmp_path)
     assert run.default_out().startswith(os.path.join(str(tmp_path), "bench_results") + os.sep)
+
+
+def test_the_headline_shows_word2vec_quality_beside_its_speed():
+    readme = _load("readme")
+    results = _synthetic_results()
+    size = "prose 500000 words x 1 epoch"
+    results["records"] += [
+        _rec("word2vec training", 300_000.0, 290_000.0, 310_000.0, unit="words/s", size=size, suite="word2vec",
+             analogy=0.412, wordsim353=0.55),
+        _rec("word2vec training", 200_000.0, 190_000.0, 210_000.0, backend="gensim", unit="words/s", size=size,
+             suite="word2vec", analogy=0.40, wordsim353=0.561)]
+    text = readme.headline_markdown(results)
+    assert ("| word2vec training | prose 500000 words x 1 epoch | 300,000 words/s | gensim | 200,000 words/s | "
+            "1.50x | ours: analogy 0.412, WordSim-353 0.550; gensim: analogy 0.400, WordSim-353 0.561 |") in text
+    assert "| sgemm, 1 thread | 512x512x512 |" in text and text.count("| quality |") == 1
