@@ -95,17 +95,19 @@ def test_step_through_follows_the_engine_order_and_ends_at_the_leaves(small_page
     visited = []
     for _ in engine:
         page.click("#tr-next")
-        visited.append(int(page.get_attribute("#tr-step", "data-node-id")))
+        visited.append(int(page.get_attribute("#tr-step", "data-step-node")))
         if visited[-1] == ids[id(h)]:
             # h is used three times (h * h and relu(h)): its gradients are summed here
             assert "3 contributions summed" in page.inner_text("#tr-step")
             total = panel_numbers(page, "#tr-step .tr-total .tr-num")
             np.testing.assert_allclose(total, 2 * X * W + (X * W > 0), rtol=1e-5)
     assert visited == engine
+    # the contract: only drawn nodes carry data-node-id (the step box and links do not)
+    assert page.locator("[data-node-id]").count() == len(graph_json(page)["nodes"])
     assert {visited[-1], visited[-2]} == {ids[id(x)], ids[id(w)]}
     assert "walk ends here" in page.inner_text("#tr-step")
     page.click("#tr-next")  # past the end: stays on the last step
-    assert int(page.get_attribute("#tr-step", "data-node-id")) == visited[-1]
+    assert int(page.get_attribute("#tr-step", "data-step-node")) == visited[-1]
 
 
 # ------------------------------------------------------------------ a 2-layer MLP on a batch
@@ -184,7 +186,7 @@ def test_a_graph_of_thousands_of_nodes_opens_and_steps(browser, tmp_path):
     assert n > 1500 and errors == []
     assert page.locator("#tr-canvas [data-node-id]").count() == n
     page.click("#tr-next")
-    assert int(page.get_attribute("#tr-step", "data-node-id")) == ids_of(loss)[id(loss)]
+    assert int(page.get_attribute("#tr-step", "data-step-node")) == ids_of(loss)[id(loss)]
 
 
 # ------------------------------------------------------------------ a run report

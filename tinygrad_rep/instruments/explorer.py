@@ -43,10 +43,12 @@ The page's public contract (other tools and tests read it):
   where an Array is ``{"shape", "size", "values"?, "min", "max", "mean", "std", "hist"?}``:
   "values" (flat, row-major) when size <= max_values, otherwise "hist" = {"edges", "counts"}
   (20 bins); summary numbers (min, max, mean, std, edges) are rounded to 6 significant digits,
-  "values" are exact (float32 as their shortest float32 text). Non-finite numbers are the strings "NaN", "Infinity", "-Infinity".
+  "values" are exact (float32 as their shortest float32 text). Non-finite numbers are the
+  strings "NaN", "Infinity", "-Infinity".
 - Each drawn node is an element with attribute ``data-node-id`` equal to its JSON id; clicking
-  it fills ``#tr-node-panel``. ``#tr-step`` shows the current backward step and carries
-  ``data-node-id`` of its node; ``#tr-next`` / ``#tr-prev`` move through the steps.
+  it fills ``#tr-node-panel``. ``#tr-step`` shows the current backward step, its node's id in
+  the attribute ``data-step-node``; ``#tr-next`` / ``#tr-prev`` move through the steps. Only
+  drawn nodes carry ``data-node-id``.
 
 The JavaScript and CSS are in instruments/static/ (MIT, like the project) and are inlined into
 the page when it is written. See docs/explorer.md.

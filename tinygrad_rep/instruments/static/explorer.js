@@ -215,7 +215,7 @@
     current = k;
     count.textContent = (k + 1) + " / " + steps.length;
     if (k < 0) {
-      stepBox.removeAttribute("data-node-id");
+      stepBox.removeAttribute("data-step-node");
       stepBox.innerHTML = "<p>Backward steps: press <b>next</b>.</p>";
       return;
     }
@@ -244,7 +244,7 @@
       s.sends.forEach(function (x) { h += "<p>to " + link(x.to) + "</p>" + arrayHTML(x.grad, "tr-send"); });
       if (!s.sends.length) h += "<p>none of its inputs needs a gradient</p>";
     }
-    stepBox.setAttribute("data-node-id", s.node);
+    stepBox.setAttribute("data-step-node", s.node);
     stepBox.innerHTML = h;
     select(s.node);
     if (!visible(s.node)) center(s.node);
