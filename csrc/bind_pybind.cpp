@@ -86,6 +86,19 @@ T *writable(const char *fn, const char *what, py::array_t<T, py::array::c_style>
     return a.mutable_data();
 }
 
+// Raise unless the bytes of a and b are disjoint. Every array here is C-contiguous (taken as
+// array_t<..., c_style> with noconvert), so its bytes are exactly [data, data + nbytes). A kernel
+// may write an output before it is done reading its inputs (and reads indices as it writes), so
+// any array it writes must share no byte with any other array of the call.
+void need_apart(const char *fn, const char *what_a, const py::array &a, const char *what_b,
+                const py::array &b)
+{
+    if (a.nbytes() == 0 || b.nbytes() == 0) return;
+    auto pa = reinterpret_cast<std::uintptr_t>(a.data()), pb = reinterpret_cast<std::uintptr_t>(b.data());
+    if (pa < pb + static_cast<std::uintptr_t>(b.nbytes()) && pb < pa + static_cast<std::uintptr_t>(a.nbytes()))
+        fail(fn, std::string(what_a) + " and " + what_b + " must not overlap");
+}
+
 // ---- one wrapper per kernel shape; F is the C kernel ----
 
 template <typename T, void (*F)(int64_t, int64_t, int64_t, int64_t, const T *, int, const T *, int,
@@ -96,6 +109,8 @@ void matmul(const char *fn, int64_t batch, int64_t M, int64_t N, int64_t K, carr
     need_size(fn, "A", A, mul(fn, mul(fn, batch, M), K));
     need_size(fn, "B", B, mul(fn, mul(fn, batch, K), N));
     need_size(fn, "C", C, mul(fn, mul(fn, batch, M), N));
+    need_apart(fn, "C", C, "A", A);
+    need_apart(fn, "C", C, "B", B);
     const T *a = in(fn, "A", A), *b = in(fn, "B", B);
     T *c = writable(fn, "C", C);
     py::gil_scoped_release nogil;
@@ -107,6 +122,7 @@ void unary(const char *fn, int64_t n, carray<T> x, carray<T> out)
 {
     need_size(fn, "x", x, count(fn, n));
     need_size(fn, "out", out, n);
+    need_apart(fn, "out", out, "x", x);
     const T *px = in(fn, "x", x);
     T *po = writable(fn, "out", out);
     py::gil_scoped_release nogil;
@@ -119,6 +135,8 @@ void binary(const char *fn, int64_t n, carray<T> x, carray<T> g, carray<T> out)
     need_size(fn, "x", x, count(fn, n));
     need_size(fn, "grad", g, n);
     need_size(fn, "out", out, n);
+    need_apart(fn, "out", out, "x", x);
+    need_apart(fn, "out", out, "grad", g);
     const T *px = in(fn, "x", x), *pg = in(fn, "grad", g);
     T *po = writable(fn, "out", out);
     py::gil_scoped_release nogil;
@@ -131,6 +149,7 @@ void rows_unary(const char *fn, int64_t rows, int64_t cols, carray<T> x, carray<
     int64_t n = mul(fn, rows, cols);
     need_size(fn, "x", x, n);
     need_size(fn, "out", out, n);
+    need_apart(fn, "out", out, "x", x);
     const T *px = in(fn, "x", x);
     T *po = writable(fn, "out", out);
     py::gil_scoped_release nogil;
@@ -145,6 +164,8 @@ void rows_binary(const char *fn, int64_t rows, int64_t cols, carray<T> y, carray
     need_size(fn, "y", y, n);
     need_size(fn, "grad", g, n);
     need_size(fn, "out", out, n);
+    need_apart(fn, "out", out, "y", y);
+    need_apart(fn, "out", out, "grad", g);
     const T *py_ = in(fn, "y", y), *pg = in(fn, "grad", g);
     T *po = writable(fn, "out", out);
     py::gil_scoped_release nogil;
@@ -160,6 +181,11 @@ void ce_forward(const char *fn, int64_t rows, int64_t cols, carray<T> logits, in
     need_size(fn, "targets", targets, rows);
     need_size(fn, "losses", losses, rows);
     need_size(fn, "probs", probs, n);
+    need_apart(fn, "losses", losses, "logits", logits);
+    need_apart(fn, "losses", losses, "targets", targets);
+    need_apart(fn, "losses", losses, "probs", probs);
+    need_apart(fn, "probs", probs, "logits", logits);
+    need_apart(fn, "probs", probs, "targets", targets);
     need_indices(fn, "target", in(fn, "targets", targets), rows, cols);
     const T *pl = in(fn, "logits", logits);
     const int64_t *pt = targets.data();
@@ -177,6 +203,9 @@ void ce_backward(const char *fn, int64_t rows, int64_t cols, carray<T> probs, in
     need_size(fn, "targets", targets, rows);
     need_size(fn, "grad", grad, rows);
     need_size(fn, "out", out, n);
+    need_apart(fn, "out", out, "probs", probs);
+    need_apart(fn, "out", out, "targets", targets);
+    need_apart(fn, "out", out, "grad", grad);
     need_indices(fn, "target", in(fn, "targets", targets), rows, cols);
     const T *pp = in(fn, "probs", probs), *pg = in(fn, "grad", grad);
     const int64_t *pt = targets.data();
@@ -203,6 +232,8 @@ void gather(const char *fn, int64_t n, int64_t d, carray<T> weight, index_array 
 {
     need_size(fn, "out", out, mul(fn, n, d));
     need_size(fn, "indices", indices, n);
+    need_apart(fn, "out", out, "weight", weight);
+    need_apart(fn, "out", out, "indices", indices);
     need_indices(fn, "index", in(fn, "indices", indices), n, table_rows(fn, "weight", weight, d));
     const T *pw = in(fn, "weight", weight);
     const int64_t *pi = indices.data();
@@ -217,6 +248,8 @@ void scatter_add(const char *fn, int64_t n, int64_t d, carray<T> grad, index_arr
 {
     need_size(fn, "grad", grad, mul(fn, n, d));
     need_size(fn, "indices", indices, n);
+    need_apart(fn, "out", out, "grad", grad);
+    need_apart(fn, "out", out, "indices", indices);
     need_indices(fn, "index", in(fn, "indices", indices), n, table_rows(fn, "out", out, d));
     const T *pg = in(fn, "grad", grad);
     const int64_t *pi = indices.data();
@@ -237,7 +270,11 @@ void sgns_fb(const char *fn, int64_t B, int64_t nt, int64_t d, carray<T> center,
     need_size(fn, "losses", losses, B);
     need_size(fn, "grad_center", grad_center, bd);
     need_size(fn, "grad_targets", grad_targets, btd);
-    const T *pc = center.data(), *pt = targets.data();
+    const py::array *arrs[5] = {&losses, &grad_center, &grad_targets, &center, &targets};
+    const char *names[5] = {"losses", "grad_center", "grad_targets", "center", "targets"};
+    for (int i = 0; i < 3; ++i)  // the first three are written
+        for (int j = i + 1; j < 5; ++j) need_apart(fn, names[i], *arrs[i], names[j], *arrs[j]);
+    const T *pc = in(fn, "center", center), *pt = in(fn, "targets", targets);
     T *pl = writable(fn, "losses", losses), *pgc = writable(fn, "grad_center", grad_center);
     T *pgt = writable(fn, "grad_targets", grad_targets);
     py::gil_scoped_release nogil;
@@ -253,6 +290,12 @@ void sgns_sgd(const char *fn, int64_t n, int64_t nt, int64_t d, carray<T> W_in, 
     need_size(fn, "targets", targets, nnt);
     need_size(fn, "losses", losses, n);
     need_size(fn, "work", work, nt + count(fn, d));
+    const py::array *arrs[6] = {&W_in, &W_out, &losses, &work, &inputs, &targets};
+    const char *names[6] = {"W_in", "W_out", "losses", "work", "inputs", "targets"};
+    for (int i = 0; i < 4; ++i)  // the first four are written
+        for (int j = i + 1; j < 6; ++j) need_apart(fn, names[i], *arrs[i], names[j], *arrs[j]);
+    in(fn, "inputs", inputs);
+    in(fn, "targets", targets);
     need_indices(fn, "input", inputs.data(), n, table_rows(fn, "W_in", W_in, d));
     need_indices(fn, "target", targets.data(), nnt, table_rows(fn, "W_out", W_out, d));
     T *pin = writable(fn, "W_in", W_in), *pout = writable(fn, "W_out", W_out);
@@ -272,11 +315,13 @@ void sample_negatives(int64_t rows, int64_t k, int64_t V, py::array_t<double, py
     need_size(fn, "avoid", avoid, rows);
     need_size(fn, "out", out, n);
     if (n > 0 && V < 1) fail(fn, "the alias table is empty (V = 0)");
-    need_indices(fn, "alias entry", alias.data(), V, V);
-    const double *pp = prob.data();
-    const int64_t *pa = alias.data(), *pv = avoid.data();
-    int64_t *po = out.mutable_data();
-    if (!out.writeable()) fail(fn, "out is read-only");
+    need_apart(fn, "out", out, "prob", prob);
+    need_apart(fn, "out", out, "alias", alias);
+    need_apart(fn, "out", out, "avoid", avoid);
+    need_indices(fn, "alias entry", in(fn, "alias", alias), V, V);
+    const double *pp = in(fn, "prob", prob);
+    const int64_t *pa = alias.data(), *pv = in(fn, "avoid", avoid);
+    int64_t *po = writable(fn, "out", out);
     py::gil_scoped_release nogil;
     tr_sample_negatives(rows, k, V, pp, pa, pv, seed, po);
 }

@@ -11,6 +11,7 @@ import numpy as np
 from . import pool
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_TooHardError = getattr(getattr(np, "exceptions", np), "TooHardError")
 
 
 def as_float(name, x, dtype=None):
@@ -113,6 +114,19 @@ def out_buffer(out, name, shape, dtype):
     if out is None:
         return pool.empty(tuple(shape), np.dtype(dtype))
     return check_out(name, out, shape, dtype)
+
+
+def shares_memory(a, b):
+    """True when a and b have a byte in common: the cheap bounds test first, the exact (possibly
+    slower) one only when the bounds overlap (strided views can interleave without touching)."""
+    if a is b:
+        return a.size > 0
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=10 ** 6))
+    except _TooHardError:
+        return True  # undecided within the budget: treat as overlapping, the safe answer
 
 
 def apart(out, x):
@@ -313,7 +327,7 @@ def prepare_sample_negatives(prob, alias, avoid, k, seed, out):
     V = prob.shape[0]
     if V < 1:
         raise ValueError(f"{name}: the alias table is empty (V = 0)")
-    prob = np.ascontiguousarray(prob)
+    prob = _dense(prob)
     if not np.all((prob >= 0) & (prob <= 1)):  # also rejects NaN
         raise ValueError(f"{name}: prob entries must lie in [0, 1]")
     alias = as_index(f"{name}: alias", alias, V)
@@ -321,7 +335,7 @@ def prepare_sample_negatives(prob, alias, avoid, k, seed, out):
         raise ValueError(f"{name}: alias must have shape ({V},), got {alias.shape}")
     if not isinstance(avoid, np.ndarray) or avoid.dtype.kind not in "iu" or avoid.ndim != 1:
         raise TypeError(f"{name}: avoid must be a 1-D integer ndarray (-1 where nothing is avoided)")
-    avoid = np.ascontiguousarray(avoid, dtype=np.int64)
+    avoid = _dense(avoid.astype(np.int64, copy=False))
     rows = avoid.shape[0]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ValueError(f"{name}: k must be an integer >= 0, got {k!r}")
@@ -350,14 +364,14 @@ def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
             raise TypeError(f"{name}: {what} has dtype {W.dtype} (float32 or float64 needed)")
         if W.ndim != 2:
             raise ValueError(f"{name}: {what} must be 2-D (V, d), got shape {W.shape}")
-        if not W.flags.c_contiguous or not W.flags.writeable:
-            raise ValueError(f"{name}: {what} is updated in place and must be C-contiguous and writeable")
+        if not W.flags.c_contiguous or not W.flags.writeable or not W.flags.aligned:
+            raise ValueError(f"{name}: {what} is updated in place and must be C-contiguous, aligned and writeable")
     if W_out.dtype != W_in.dtype:
         raise TypeError(f"{name}: W_in has dtype {W_in.dtype} but W_out has dtype {W_out.dtype}")
     d = W_in.shape[1]
     if W_out.shape[1] != d:
         raise ValueError(f"{name}: W_in is {W_in.shape} but W_out is {W_out.shape}: the widths differ")
-    if W_in.size and W_out.size and np.may_share_memory(W_in, W_out):
+    if W_in is W_out or (W_in.size and W_out.size and shares_memory(W_in, W_out)):
         raise ValueError(f"{name}: W_in and W_out must not share memory")
     inputs = as_index(f"{name}: inputs", inputs, W_in.shape[0])
     if inputs.ndim != 1:
@@ -370,9 +384,12 @@ def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
         raise ValueError(f"{name}: lr must be a finite number, got {lr!r}")
     losses = out_buffer(losses, f"{name}: losses", (n,), W_in.dtype)
     for W in (W_in, W_out):
-        if np.may_share_memory(W, losses):
+        if shares_memory(W, losses):
             raise ValueError(f"{name}: losses must not share memory with W_in or W_out")
-        inputs, targets = apart(W, inputs), apart(W, targets)
+    # the kernel writes W_in, W_out and losses while it still reads the indices: an index array
+    # sharing their memory would be overwritten mid-call and send the kernel out of range
+    for out in (W_in, W_out, losses):
+        inputs, targets = apart(out, inputs), apart(out, targets)
     T = targets.shape[1]
     return W_in, W_out, inputs, targets, float(lr), losses, np.empty(T + d, W_in.dtype), n, T, d
 
