@@ -23,6 +23,12 @@ per (shape, dtype), and at most `limit` bytes in all (TINYGRAD_REP_POOL_MB, defa
 When a new array would pass the limit, the oldest entries are forgotten: the pool drops its
 reference, so a free array is released at once and an array in use lives on with its users.
 
+Metadata: a user may change a returned array's metadata in place (`y.shape = ...`,
+`y.dtype = ...`, `y.resize(..., refcheck=False)`, which even moves its memory). So each entry
+keeps what the pool handed out (data address, shape, strides, dtype) and a free array is reused
+only if it still has exactly that, and is still C-contiguous, writeable and its own memory;
+otherwise the pool forgets it.
+
 Off switch: TINYGRAD_REP_POOL=0 in the environment, or set_enabled(False) (which also empties
 the pool). Every array the pool returns is C-contiguous, aligned and writeable, with
 uninitialized contents, as np.empty's.
@@ -39,31 +45,44 @@ PER_KEY = 8           # arrays kept per (shape, dtype): the scan checks each one
 _getrefcount = sys.getrefcount
 _np_empty = np.empty
 _lock = threading.Lock()
-_lists = {}           # (shape, dtype) -> [array, ...], oldest first
+_lists = {}           # (shape, dtype) -> [(array, address, strides), ...], oldest first
 _bytes = 0            # bytes of every array in _lists (free or in use)
 _stats = {"hits": 0, "misses": 0}
 
 
-def _first_free(arrays):
-    """The first array of `arrays` that only the pool references, else None. Calibration below
-    runs this same code, so _FREE is the count an unreferenced array has at the test."""
-    for a in arrays:
-        if _getrefcount(a) <= _FREE:
-            return a
+def _first_free(entries):
+    """The index of the first entry whose array only the pool references, else None.
+    Calibration below runs this same code, so _FREE is the count an unreferenced array has at
+    the test."""
+    for i, entry in enumerate(entries):
+        if _getrefcount(entry[0]) <= _FREE:
+            return i
     return None
 
 
-def _count_in_scan(arrays):
-    for a in arrays:
-        return _getrefcount(a)
+def _count_in_scan(entries):
+    for i, entry in enumerate(entries):
+        return _getrefcount(entry[0])
+
+
+def _entry(a):
+    return (a, a.ctypes.data, a.strides)
+
+
+def _unchanged(entry, shape, dtype):
+    """Whether a pooled array still is exactly what the pool handed out."""
+    a, address, strides = entry
+    f = a.flags
+    return (a.shape == shape and a.dtype == dtype and a.strides == strides and a.base is None
+            and f.c_contiguous and f.writeable and f.owndata and a.ctypes.data == address)
 
 
 def _calibrate():
     """The reference count of a free array inside the scan, or None when getrefcount does not
     see an extra reference (then the pool cannot tell free from used and stays off)."""
-    probe = [_np_empty(1)]
+    probe = [_entry(_np_empty(1))]
     free = _count_in_scan(probe)
-    extra = probe[0]
+    extra = probe[0][0]
     used = _count_in_scan(probe)
     del extra
     if used != free + 1 or _count_in_scan(probe) != free:
@@ -113,26 +132,25 @@ def _pooled(shape, dtype, nbytes):
     global _bytes
     key = (shape, dtype)
     with _lock:
-        arrays = _lists.get(key)
-        if arrays:
-            a = _first_free(arrays)
-            if a is not None:
-                if a.flags.writeable:
+        entries = _lists.get(key)
+        if entries:
+            i = _first_free(entries)
+            if i is not None:
+                if _unchanged(entries[i], shape, dtype):
                     _stats["hits"] += 1
-                    return a
-                # made read-only by its last user: not ours to change back, so forget it
-                # (by identity: list.remove would compare arrays with ==)
-                del arrays[next(i for i, b in enumerate(arrays) if b is a)]
+                    return entries[i][0]
+                # reshaped, retyped, resized or made read-only by its last user: forget it
+                del entries[i]
                 _bytes -= nbytes
         _stats["misses"] += 1
         a = _np_empty(shape, dtype)
         if nbytes > limit:
             return a
-        if arrays and len(arrays) >= PER_KEY:
-            arrays.pop(0)  # forget the oldest: its users (if any) keep it alive
+        if entries and len(entries) >= PER_KEY:
+            entries.pop(0)  # forget the oldest: its users (if any) keep it alive
             _bytes -= nbytes
         _make_room(nbytes)
-        _lists.setdefault(key, []).append(a)  # (_make_room may have dropped this key's list)
+        _lists.setdefault(key, []).append(_entry(a))  # (_make_room may have dropped this key's list)
         _bytes += nbytes
         return a
 
@@ -143,10 +161,12 @@ def _make_room(nbytes):
     for key in list(_lists):
         if _bytes + nbytes <= limit:
             return
-        arrays = _lists[key]
-        while arrays and _bytes + nbytes > limit:
-            _bytes -= arrays.pop(0).nbytes
-        if not arrays:
+        entries = _lists[key]
+        while entries and _bytes + nbytes > limit:
+            shape, dtype = key
+            _bytes -= int(np.prod(shape, dtype=np.int64)) * dtype.itemsize  # as counted when pooled
+            entries.pop(0)
+        if not entries:
             del _lists[key]
 
 
