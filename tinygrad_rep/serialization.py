@@ -24,7 +24,7 @@ import numpy as np
 from .output import NotARegularFileError, atomic_write, open_regular_file
 from .tensor import Tensor
 
-__all__ = ["save", "load", "StateFileError"]
+__all__ = ["save", "load", "write_state", "read_state", "StateFileError"]
 
 
 class StateFileError(ValueError):
@@ -150,9 +150,25 @@ def load(path):
         if os.path.isdir(path):
             raise IsADirectoryError(errno.EISDIR, "a folder, not a state file", path) from None
         raise StateFileError(str(e)) from None
+    with f:
+        return read_state(f, path)
+
+
+def write_state(f, obj):
+    """Write `obj` (a Module or a dict of arrays, as for `save`) as a sealed .npz archive into the
+    open binary file `f` (for writers that manage the file themselves, such as a model folder)."""
+    arrays = _arrays(obj)
+    for k in arrays:
+        _member_name(k)
+    _write_npz(f, arrays)
+
+
+def read_state(f, path):
+    """Read a state file from the open binary file `f` (seekable); `path` names it in errors.
+    See `load`."""
+    path = os.fspath(path)
     try:
-        with f:
-            return _read_archive(f)
+        return _read_archive(f)
     except (PermissionError, IsADirectoryError, MemoryError):
         raise  # these already name the file, or their cause is not the file's content
     except Exception as e:
@@ -169,16 +185,15 @@ def _read_archive(f):
         raise _Reason("the file is empty")
     if head not in _ZIP_MAGIC:
         raise _Reason(f"not an .npz (zip) archive: it starts with {head!r}")
-    file_size = os.fstat(f.fileno()).st_size
+    file_size = f.seek(0, os.SEEK_END)
     f.seek(0)
     with zipfile.ZipFile(f) as zf:
         sealed = zf.comment.startswith(_SEAL[:12])  # a damaged seal still counts as sealed
-        out, entries, names = {}, [], set()
+        members, entries = {}, []
         for info in zf.infolist():
             name = info.filename
-            if not name.endswith(".npy") or name in names:
+            if not name.endswith(".npy") or name in members:
                 raise _Reason(f"member {name!r} is not one array of a state file")
-            names.add(name)
             # sizes are checked against the file before anything of that size is read
             if info.header_offset + info.compress_size > file_size:
                 raise _Reason(f"member {name!r} claims {info.compress_size} bytes, more than the file holds")
@@ -186,10 +201,49 @@ def _read_archive(f):
                 raise _Reason(f"member {name!r} has an unexpected compression or size")
             if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
                 raise _Reason(f"member {name!r} has inconsistent sizes")
-            data = zf.read(info)  # checks the member's CRC
+            members[name] = data = zf.read(info)  # checks the member's CRC
             entries.append((name, len(data), hashlib.sha256(data).digest()))
-            out[name[:-4]] = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
         if sealed and zf.comment != _seal(entries):
             raise _Reason("its contents do not match the checksum written with it "
                           "(the file is damaged or was changed)")
-        return out
+    return {name[:-4]: _parse_npy(name, data) for name, data in members.items()}
+
+
+def _parse_npy(name, data):
+    """One .npy member's bytes -> a new array; the shape the header claims must match the bytes
+    there are, checked before anything is allocated."""
+    buf = io.BytesIO(data)
+    version = np.lib.format.read_magic(buf)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+    elif version in ((2, 0), (3, 0)):  # 3.0 differs from 2.0 only in allowing UTF-8 field names
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf) if version == (2, 0) else \
+            _read_header_3_0(buf)
+    else:
+        raise _Reason(f"member {name!r}: unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise _Reason(f"member {name!r} holds Python objects (dtype {dtype}), which are never unpickled")
+    count = 1
+    for n in shape:
+        count *= n
+    offset = buf.tell()
+    if count * dtype.itemsize != len(data) - offset:
+        raise _Reason(f"member {name!r}: its header says shape {shape} of {dtype} "
+                      f"({count * dtype.itemsize} bytes) but it holds {len(data) - offset}")
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+    return arr.copy(order="K")
+
+
+def _read_header_3_0(buf):
+    import ast
+    import struct
+    (length,) = struct.unpack("<I", buf.read(4))
+    header = buf.read(length).decode("utf-8")
+    d = ast.literal_eval(header)
+    if not isinstance(d, dict) or set(d) != {"descr", "fortran_order", "shape"}:
+        raise _Reason("a .npy header without descr, fortran_order and shape")
+    shape = d["shape"]
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise _Reason(f"a .npy header with a bad shape {shape!r}")
+    return shape, bool(d["fortran_order"]), np.lib.format.descr_to_dtype(d["descr"])
