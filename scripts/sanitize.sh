@@ -2,7 +2,7 @@
 # scripts/sanitize.sh: build the C kernels and both extensions with AddressSanitizer and
 # UndefinedBehaviorSanitizer into a separate venv, and run the kernel tests under them.
 #
-#   scripts/sanitize.sh                 # tests/test_kernels.py
+#   scripts/sanitize.sh                 # the kernel tests (kernels, safety, adam, fuzz)
 #   scripts/sanitize.sh tests/test_kernel_fuzz.py ...   # other test files (paths from the repo root)
 #
 # The venv (default .venv-sanitize, or $SANITIZE_VENV) gets a regular, non-editable install, so
@@ -35,13 +35,16 @@ for lib in "$ASAN_LIB" "$CXX_LIB"; do
 done
 
 if [ "$#" -eq 0 ]; then
-    set -- tests/test_kernels.py
+    set -- tests/test_kernels.py tests/test_kernel_safety.py tests/test_adam_kernel.py tests/test_kernel_fuzz.py
 fi
 TESTS=()
 for t in "$@"; do TESTS+=("$ROOT/$t"); done
 
-# Run from outside the source tree so `import tinygrad_rep` finds the sanitized install.
+# Run from outside the source tree so `import tinygrad_rep` finds the sanitized install; the
+# kernel tests assert that they (and every child process they start) loaded the extension
+# modules from under this prefix, so an unsanitized build can never pass for a sanitized one.
 cd "$VENV"
+TINYGRAD_REP_SANITIZED_PREFIX="$VENV" \
 LD_PRELOAD="$ASAN_LIB $CXX_LIB" \
 ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \

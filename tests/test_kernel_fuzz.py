@@ -13,6 +13,7 @@ same exception class as the reference.
 """
 import json
 import math
+import os
 import subprocess
 import sys
 import warnings
@@ -167,8 +168,18 @@ def run_case(case):
     return results_match(got, want, error_scale(case, args, kwargs))
 
 
+def loaded_extensions():
+    """{module name: file} of the package and both extension modules this process imported."""
+    import tinygrad_rep
+    from tinygrad_rep import _C, _C_cffi
+    return {m.__name__: m.__file__ for m in (tinygrad_rep, _C, _C_cffi)}
+
+
 def child_main():
     """Read a JSON list of cases on stdin; print one JSON line per case as it finishes."""
+    # the child must run the parent's build (the sanitized one under scripts/sanitize.sh)
+    expected = json.loads(os.environ["TINYGRAD_REP_EXPECT_LOADED"])
+    assert loaded_extensions() == expected, (loaded_extensions(), expected)
     warnings.simplefilter("ignore")  # the reference warns about overflow/invalid values
     np.seterr(all="ignore")
     cases = json.load(sys.stdin)
@@ -182,8 +193,9 @@ def child_main():
 
 def run_in_child(cases):
     """{case index: reason or None}; a case missing from the dict was not reported (crash)."""
+    env = dict(os.environ, TINYGRAD_REP_EXPECT_LOADED=json.dumps(loaded_extensions()))
     proc = subprocess.run([sys.executable, __file__], input=json.dumps(cases), capture_output=True,
-                          text=True, timeout=TIMEOUT)
+                          text=True, timeout=TIMEOUT, env=env)
     done = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{"):

@@ -27,6 +27,43 @@ from tinygrad_rep.backend import cffi as cffi_backend  # noqa: E402
 from tinygrad_rep.backend import pybind as pybind_backend  # noqa: E402
 
 BACKENDS = {"pybind11": pybind_backend, "cffi": cffi_backend}
+
+# The extension files this process loaded. Every child process below must load the very same
+# files: under scripts/sanitize.sh they are the sanitized builds inside the sanitize venv, and a
+# child that imported the source tree's (unbuilt or unsanitized) modules would test nothing.
+import json  # noqa: E402
+
+import tinygrad_rep  # noqa: E402
+from tinygrad_rep import _C as _C_module  # noqa: E402
+from tinygrad_rep import _C_cffi as _C_cffi_module  # noqa: E402
+
+LOADED = {"tinygrad_rep": tinygrad_rep.__file__, "tinygrad_rep._C": _C_module.__file__,
+          "tinygrad_rep._C_cffi": _C_cffi_module.__file__}
+_prefix = os.environ.get("TINYGRAD_REP_SANITIZED_PREFIX")  # set by scripts/sanitize.sh
+if _prefix:
+    for _name, _file in LOADED.items():
+        assert os.path.realpath(_file).startswith(os.path.realpath(_prefix) + os.sep), (
+            f"{_name} was loaded from {_file}, not from the sanitized install under {_prefix}")
+_expected = os.environ.get("TINYGRAD_REP_EXPECT_LOADED")  # set by run_child for a child pytest
+if _expected:
+    assert json.loads(_expected) == LOADED, f"child loaded {LOADED}, parent {_expected}"
+
+# Appended to every `python -c` child: the modules it imported are the parent's files.
+CHILD_CHECK = ("\nimport json as _j, os as _o, sys as _s\n"
+               "for _n, _f in _j.loads(_o.environ['TINYGRAD_REP_EXPECT_LOADED']).items():\n"
+               "    _m = _s.modules.get(_n)\n"
+               "    assert _n != 'tinygrad_rep' or _m is not None, 'tinygrad_rep not imported'\n"
+               "    assert _m is None or _m.__file__ == _f, (_n, _m.__file__, _f)\n")
+
+
+def run_child(args, env=None, **kw):
+    """subprocess.run([python, *args]) from a folder outside the source tree, told which module
+    files the parent loaded (the child asserts it loaded the same)."""
+    env = dict(os.environ if env is None else env, TINYGRAD_REP_EXPECT_LOADED=json.dumps(LOADED))
+    if args and args[-2:-1] == ["-c"]:
+        args = args[:-1] + [args[-1] + CHILD_CHECK]
+    kw.setdefault("cwd", os.path.dirname(os.path.dirname(LOADED["tinygrad_rep"])))
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, **kw)
 SIZES = [1, 7, 33, 65, 129]
 DTYPES = [np.float32, np.float64]
 FEW = settings(max_examples=15, deadline=None)
@@ -515,10 +552,10 @@ def test_results_do_not_depend_on_thread_count(be, restore_threads):
 def test_num_threads_env_var_is_read_at_first_use():
     code = "from tinygrad_rep.backend import pybind, cffi; print(pybind.get_num_threads(), cffi.get_num_threads())"
     env = dict(os.environ, TINYGRAD_REP_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = run_child(["-c", code], env=env, check=True)
     assert out.stdout.split() == ["3", "3"]
     env["TINYGRAD_REP_NUM_THREADS"] = "lots"
-    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = run_child(["-W", "always", "-c", code], env=env, check=True)
     assert "TINYGRAD_REP_NUM_THREADS" in out.stderr and int(out.stdout.split()[0]) >= 1
 
 
@@ -531,7 +568,7 @@ def test_missing_extension_is_an_import_error_that_says_how_to_build(adapter, mo
             f"    import tinygrad_rep.backend.{adapter}\n"
             "except ImportError as e:\n"
             "    print('IMPORT-ERROR', e.name, '|', e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = run_child(["-c", code], check=True).stdout
     assert out.startswith(f"IMPORT-ERROR {module} |"), out
     assert "pip install -e ." in out
 
@@ -686,7 +723,7 @@ def test_pool_limit_and_off_switch():
         pool.set_enabled(was, limit_mb=256)
     code = ("from tinygrad_rep.backend import pool; print(pool.enabled)")
     env = dict(os.environ, TINYGRAD_REP_POOL="0")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    out = run_child(["-c", code], check=True, env=env)
     assert out.stdout.strip() == "False"
 
 
@@ -716,8 +753,7 @@ def test_float32_row_kernels_at_every_simd_level(level):
     """TINYGRAD_REP_ROW_SIMD caps the level of the float32 row kernels (AVX-512 intrinsics, AVX2
     intrinsics, target_clones loops), so one machine runs every path through the same checks."""
     env = dict(os.environ, TINYGRAD_REP_ROW_SIMD=level)
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-                          "-k", "every_row_length or two_ulp or softmax or cross_entropy or thread"],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+    run = run_child(["-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                     "-k", "every_row_length or two_ulp or softmax or cross_entropy or thread"], env=env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout
