@@ -264,3 +264,43 @@ def test_table_rejections_name_the_argument():
             with pytest.raises(exc) as info:
                 t[case](be)
             assert str(info.value) == msg, (be.NAME, case)
+
+
+# ---- the output pool: a returned array whose metadata a user changed is never reused ----
+# (tests/test_pool.py covers shape, dtype, read-only and resize; these are the remaining tricks)
+
+@pytest.fixture(params=["pybind11", "cffi"])
+def pooled(request):
+    from tinygrad_rep.backend import pool
+    be = {"pybind11": pybind_backend, "cffi": cffi_backend}[request.param]
+    pool.clear()
+    was = pool.set_enabled(True)
+    yield be
+    pool.set_enabled(was)
+
+
+_POOL_SHAPE = (256, 256)  # 256 KiB of float32: pooled
+
+
+def _pool_x():
+    return np.linspace(-1, 1, _POOL_SHAPE[0] * _POOL_SHAPE[1], dtype=np.float32).reshape(_POOL_SHAPE)
+
+
+@pytest.mark.filterwarnings("ignore:Setting the strides:DeprecationWarning")
+@pytest.mark.parametrize("trick", ["strides", "resize and back", "shape and back with new strides"])
+def test_pool_never_reuses_an_array_whose_layout_was_changed(pooled, trick):
+    x = _pool_x()
+    y = pooled.relu_forward(x)
+    if trick == "strides":
+        y.strides = (4, 4 * _POOL_SHAPE[0])  # same shape and memory, transposed layout
+    elif trick == "resize and back":
+        y.resize((10,), refcheck=False)
+        y.resize(_POOL_SHAPE, refcheck=False)  # the right shape again, in other memory
+    else:
+        y.shape = (_POOL_SHAPE[1], _POOL_SHAPE[0])
+        y.strides = (4, 4 * _POOL_SHAPE[1])
+        y.shape = _POOL_SHAPE[::-1]
+    del y
+    z = pooled.relu_forward(x)
+    assert z.shape == _POOL_SHAPE and z.flags.c_contiguous and z.strides == (4 * _POOL_SHAPE[1], 4)
+    np.testing.assert_array_equal(z, np.maximum(x, 0))
