@@ -757,3 +757,20 @@ def test_float32_row_kernels_at_every_simd_level(level):
                      "-k", "every_row_length or two_ulp or softmax or cross_entropy or thread"], env=env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout
+
+
+def test_every_backend_exposes_exactly_the_same_functions():
+    import inspect
+
+    def public(m):
+        return {n: inspect.signature(v) for n, v in vars(m).items()
+                if inspect.isfunction(v) and v.__module__ == m.__name__ and not n.startswith("_")}
+    want = public(ref)
+    assert set(want) == set(ref.KERNELS) | set(ref.RUNTIME)
+    for be in BACKENDS.values():
+        assert public(be) == want, be.NAME
+    ref.set_num_threads(3)
+    try:
+        assert ref.get_num_threads() == 3
+    finally:
+        ref.set_num_threads(1)

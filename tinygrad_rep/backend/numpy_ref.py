@@ -23,6 +23,8 @@ KERNELS = (
     "sgns_forward_backward", "sgns_sgd", "sample_negatives",
     "adam_step",
 )
+# Functions every backend has besides the kernels (same names and signatures everywhere).
+RUNTIME = ("set_num_threads", "get_num_threads", "info")
 
 
 def _out(out, name, shape, dtype):
@@ -285,6 +287,23 @@ def sgns_sgd(W_in, W_out, inputs, targets, lr, losses=None):
         c -= lr * gc[0]
         losses[i] = loss[0]
     return losses
+
+
+# ---- runtime: the same functions as the C backends, so callers never need to probe ----
+# numpy's own kernels take their thread count from its BLAS; the count set here is only kept and
+# reported back (as for the C backends, each backend module has its own count).
+_num_threads = 1
+
+
+def set_num_threads(n):
+    """Set the thread count this backend reports (n < 1 means 1); numpy's work is unaffected."""
+    global _num_threads
+    _num_threads = max(1, min(int(n), 1 << 20))
+
+
+def get_num_threads():
+    """The thread count last set with set_num_threads (1 at start)."""
+    return _num_threads
 
 
 def info():
