@@ -774,3 +774,55 @@ def test_every_backend_exposes_exactly_the_same_functions():
         assert ref.get_num_threads() == 3
     finally:
         ref.set_num_threads(1)
+
+
+def header_prototypes():
+    """{name without tr_: (return type, [(type, arg name), ...])} from the header."""
+    text = re.sub(r"/\*.*?\*/", "", HEADER.read_text(), flags=re.S)
+    protos = {}
+    for ret, name, args in re.findall(r"^\s*([\w ]+?\**)\s*\btr_(\w+)\s*\(([^)]*)\)\s*;", text, flags=re.M):
+        params = []
+        for a in args.split(","):
+            a = a.strip()
+            if a in ("", "void"):
+                continue
+            m = re.fullmatch(r"(.+?)\s*(\w+)", a)
+            params.append((" ".join(m.group(1).replace("*", " * ").split()), m.group(2)))
+        protos[name] = (" ".join(ret.replace("*", " * ").split()), params)
+    return protos
+
+
+def _ctype(t):
+    """A C type as cffi spells it, without const."""
+    return " ".join(t.replace("const", "").replace("*", " * ").split())
+
+
+_PYBIND_TYPE = {"float *": "NDArray[numpy.float32]", "double *": "NDArray[numpy.float64]",
+                "int64_t *": "NDArray[numpy.int64]", "int64_t": "SupportsInt", "uint64_t": "SupportsInt",
+                "int": "SupportsInt", "double": "SupportsFloat", "float": "SupportsFloat"}
+_PYBIND_RESULT = {"void": "None", "int": "int", "const char *": "str"}
+
+
+def test_bindings_follow_the_header_signatures():
+    from tinygrad_rep import _C
+    from tinygrad_rep._C_cffi import ffi, lib
+    protos = header_prototypes()
+    assert set(protos) == header_kernels()
+    for name, (ret, params) in protos.items():
+        # cffi: the same C types in the same order
+        t = ffi.typeof(getattr(lib, "tr_" + name))
+        assert [_ctype(a.cname) for a in t.args] == [_ctype(p) for p, _ in params], name
+        assert _ctype(t.result.cname) == _ctype(ret), name
+        # pybind11: the header's argument names, in order, each of the matching kind
+        doc = getattr(_C, name).__doc__.splitlines()[0]
+        m = re.fullmatch(rf"{name}\((.*)\) -> (\w+)", doc)
+        assert m, doc
+        got = re.findall(r"(\w+): ([^,]+)", m.group(1))
+        assert [n for n, _ in got] == [n for _, n in params], name
+        for (_, kind), (ctype, arg) in zip(got, params):
+            assert _PYBIND_TYPE[_ctype(ctype)] in kind, (name, arg, kind)
+        assert m.group(2) == _PYBIND_RESULT[ret], name
+    # numpy_ref (and through test_every_backend_exposes_exactly_the_same_functions, every
+    # adapter): one Python function per kernel family of the header, none missing or extra
+    families = {re.sub(r"_f(32|64)$", "", n) for n in protos}
+    assert families == set(ref.KERNELS) | {"set_num_threads", "get_num_threads", "simd_level", "build_flags"}
