@@ -3,6 +3,9 @@
 import collections
 import gzip
 import importlib.util
+import os
+import re
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -351,3 +354,95 @@ def test_make_data_wiki_cleanup_and_sentences(tmp_path):
     assert list(md.sentences("One  two. Three!\nFour? five")) == ["One two.", "Three!", "Four? five"]
     md.write_atomic(tmp_path / "a.txt", ["x", "y"])
     assert (tmp_path / "a.txt").read_text() == "x\ny\n" and list(tmp_path.iterdir()) == [tmp_path / "a.txt"]
+
+
+# ---------------------------------------------------------------- values that would be mangled silently
+
+@pytest.mark.parametrize("labels,message", [
+    (np.array([1.0, np.nan, 3.0], np.float32), "labels must be integers in 0..9; entry 1 is nan"),
+    (np.array([1, 12, 3], np.uint8), "labels must be integers in 0..9; entry 1 is 12"),
+    (np.array([1, -1, 3], np.int8), "labels must be integers in 0..9; entry 1 is -1"),
+    (np.array([1.0, 2.5, 3.0], np.float64), "labels must be integers in 0..9; entry 1 is 2.5"),
+])
+def test_fashion_labels_nan_out_of_range_or_fractional_are_refused(tmp_path, labels, message):
+    folder = make_fake_fashion(tmp_path / "fm", n_test=3)
+    data.write_idx(folder / "t10k-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(ValueError) as info:
+        data.load("fashion-mnist", path=folder)
+    assert str(info.value) == f"{folder / 't10k-labels-idx1-ubyte.gz'}: {message}"
+
+
+@pytest.mark.parametrize("bad,shown", [(np.nan, "nan"), (np.inf, "inf"), (-1.0, "-1.0"), (300.0, "300.0")])
+def test_fashion_pixels_nan_inf_or_out_of_range_are_refused(tmp_path, bad, shown):
+    folder = make_fake_fashion(tmp_path / "fm", n_test=3)
+    images = np.zeros((3, 28, 28), np.float32)
+    images[2, 5, 7] = bad
+    data.write_idx(folder / "t10k-images-idx3-ubyte.gz", images)
+    with pytest.raises(ValueError) as info:
+        data.load("fashion-mnist", path=folder)
+    assert str(info.value) == (f"{folder / 't10k-images-idx3-ubyte.gz'}: pixels must be in 0..255; "
+                               f"entry (2, 5, 7) is {shown}")
+
+
+def test_digits_with_nan_pixels_or_labels_are_refused(tmp_path):
+    images = np.zeros((4, 64), np.float64)
+    images[3, 9] = np.nan
+    np.savez(tmp_path / "d.npz", images=images, labels=np.arange(4))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'd.npz'}: pixels must be in 0..16; entry (3, 9) is nan")):
+        datasets._read_digits(tmp_path / "d.npz")
+    np.savez(tmp_path / "l.npz", images=np.zeros((2, 64)), labels=np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'l.npz'}: labels must be integers in 0..9; entry 1 is nan")):
+        datasets._read_digits(tmp_path / "l.npz")
+
+
+@pytest.mark.parametrize("dims", [[0xFFFFFFFF] * 3, [1 << 16, 1 << 16, 1 << 16], [0x80000000, 16]])
+def test_idx_dimensions_whose_product_overflows_are_refused_before_reading(tmp_path, dims):
+    header = bytes([0, 0, 0x0E, len(dims)]) + np.asarray(dims, ">u4").tobytes()
+    for name, blob in (("big-idx3-ubyte", header + bytes(16)), ("big-idx3-ubyte.gz", gzip.compress(header + bytes(16)))):
+        path = tmp_path / name
+        path.write_bytes(blob)
+        with pytest.raises(ValueError, match=re.escape(f"{path}: dimensions {tuple(dims)} describe ") + ".*a damaged header"):
+            data.read_idx(path)
+
+
+def test_idx_product_that_wraps_int64_is_not_taken_for_a_small_file(tmp_path):
+    dims = [1 << 31, 1 << 31, 4]  # 2**64 elements: wraps to 0 in int64
+    path = tmp_path / "wrap-idx1-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 3]) + np.asarray(dims, ">u4").tobytes())
+    with pytest.raises(ValueError, match="a damaged header"):
+        data.read_idx(path)
+
+
+def test_idx_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe-idx1-ubyte"
+    os.mkfifo(fifo)
+
+    def hung(signum, frame):
+        raise TimeoutError("read_idx blocked on a FIFO")
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with pytest.raises(ValueError, match=re.escape(f"{fifo}: a FIFO, not an IDX file")):
+            data.read_idx(fifo)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_corpus_that_is_not_utf8_is_refused_naming_the_file_and_byte_offset(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes("first line\nsecond caf".encode() + b"\xe9 line\n")
+    with pytest.raises(text.CorpusEncodingError) as info:
+        list(data.load_corpus(path))
+    assert str(info.value).startswith(f"{path}: not valid utf-8 text at byte offset 21 (line 2: ")
+    assert list(data.load_corpus(path, encoding="latin-1")) == [["first", "line"], ["second", "cafe", "line"]]
+    with pytest.raises(ValueError, match="unknown text encoding 'no-such-codec'"):
+        data.load_corpus(path, encoding="no-such-codec")
+    with pytest.raises(ValueError, match="encoding 'utf-16' is not supported for corpora"):
+        data.load_corpus(path, encoding="utf-16")
+
+
+def test_a_bad_byte_after_max_words_is_not_read(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"one two three\n\xff\xfe\n")
+    assert list(data.load_corpus(path, max_words=3)) == [["one", "two", "three"]]

@@ -205,7 +205,8 @@ _KINDS = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, 
 def _refuse_unless_regular(path, mode, what):
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-        raise NotARegularFileError(f"{path}: {kind}, not a {what}; refusing to read it")
+        article = "an" if what[:1] in "aeiouAEIOU" else "a"
+        raise NotARegularFileError(f"{path}: {kind}, not {article} {what}; refusing to read it")
 
 
 def open_regular_file(path, what="file"):

@@ -9,12 +9,12 @@
 
 from .batches import DataLoader, iterate_minibatches, num_batches
 from .datasets import KNOWN, fashion_mnist_dir, load, load_digits, load_fashion_mnist, read_idx, write_idx
-from .text import (Corpus, cache_dir, corpus_path, load_analogies, load_corpus, load_similarity,
-                   synthetic_corpus, tokenize)
+from .text import (Corpus, CorpusEncodingError, cache_dir, corpus_path, load_analogies, load_corpus,
+                   load_similarity, synthetic_corpus, tokenize)
 
 __all__ = [
     "load", "load_digits", "load_fashion_mnist", "fashion_mnist_dir", "read_idx", "write_idx", "KNOWN",
     "iterate_minibatches", "num_batches", "DataLoader",
-    "tokenize", "cache_dir", "corpus_path", "Corpus", "load_corpus", "load_analogies",
+    "tokenize", "cache_dir", "corpus_path", "Corpus", "CorpusEncodingError", "load_corpus", "load_analogies",
     "load_similarity", "synthetic_corpus",
 ]

@@ -7,13 +7,14 @@ to [0, 1] and flattened to (N, d), int64 labels. Nothing is ever downloaded here
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..output import write_bytes_atomic
+from ..output import NotARegularFileError, open_regular_file, write_bytes_atomic
 
 DIGITS_FILE = Path(__file__).with_name("digits.npz")
 FASHION_ENV = "TINYGRAD_REP_FASHION_MNIST"
@@ -31,6 +32,7 @@ FASHION_HINT = (
 
 # IDX type codes (third byte of the magic number) -> big-endian numpy dtype.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_MAX_IDX_BYTES = 1 << 36  # 64 GiB: far above any image data set, far below an overflowing header
 
 
 def load(name: str, path: str | os.PathLike | None = None):
@@ -70,9 +72,26 @@ def _read_digits(path: Path):
     if images.ndim != 2 or images.shape[1] != 64 or len(images) != len(labels):
         raise ValueError(f"{path}: expected (N, 64) pixels and N labels, got "
                          f"{images.shape} and {labels.shape}")
-    if images.min() < 0 or images.max() > 16 or labels.min() < 0 or labels.max() > 9:
-        raise ValueError(f"{path}: pixels must be in 0..16 and labels in 0..9")
+    _check_values(path, images, 0, 16, "pixels")
+    _check_values(path, labels, 0, 9, "labels", integral=True)
     return images.reshape(len(images), 64), labels
+
+
+def _check_values(path, arr, low, high, what, integral=False):
+    """Refuse NaN, infinities, values outside [low, high] and (for labels) fractions, naming the
+    file and the first bad entry: such data would otherwise be scaled or cast without a word."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {what} must be numbers, got dtype {arr.dtype}")
+    flat = arr.reshape(-1)
+    bad = ~((flat >= low) & (flat <= high))  # NaN fails both comparisons
+    if integral and flat.dtype.kind == "f":
+        bad |= np.isfinite(flat) & (flat != np.round(flat))
+    if bad.any():
+        i = int(np.argmax(bad))
+        index = tuple(int(j) for j in np.unravel_index(i, arr.shape)) if arr.ndim > 1 else i
+        kind = "integers " if integral else ""
+        raise ValueError(f"{path}: {what} must be {kind}in {low}..{high}; entry {index} is {flat[i].item()!r}")
 
 
 def load_fashion_mnist(path=None):
@@ -86,14 +105,16 @@ def load_fashion_mnist(path=None):
             raise ValueError(f"{file}: expected (N, 28, 28) images, got shape {arr.shape}")
         if key.startswith("y") and arr.ndim != 1:
             raise ValueError(f"{file}: expected (N,) labels, got shape {arr.shape}")
+        if key.startswith("x"):
+            _check_values(file, arr, 0, 255, "pixels")
+        else:
+            _check_values(file, arr, 0, 9, "labels", integral=True)
         arrays[key] = (file, arr)
     out = []
     for split in ("train", "test"):
         (xfile, x), (yfile, y) = arrays["x_" + split], arrays["y_" + split]
         if len(x) != len(y):
             raise ValueError(f"{xfile} has {len(x)} images but {yfile} has {len(y)} labels")
-        if y.size and (y.min() < 0 or y.max() > 9):
-            raise ValueError(f"{yfile}: labels must be 0..9, found {y.min()}..{y.max()}")
         out += [x.reshape(len(x), -1).astype(np.float32) / np.float32(255.0), y.astype(np.int64)]
     return tuple(out)
 
@@ -126,32 +147,58 @@ def _find(folder: Path, fname: str, must=True):
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Parse one IDX file (gzip-compressed if its name ends in .gz) into a native-endian array.
 
-    Checks the magic number, the type code, and that the payload length matches the dimensions;
-    any mismatch raises ValueError naming the file and what is wrong.
+    Checks the magic number, the type code, and that the payload length matches the dimensions
+    (whose product is computed exactly, so a header whose sizes overflow is refused, and compared
+    before the payload is read); any mismatch raises ValueError naming the file and what is wrong.
+    Anything but a regular file (a FIFO, a device) is refused without reading it.
     """
     path = Path(path)
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
+    try:
+        f = open_regular_file(path, "IDX file")
+    except NotARegularFileError as e:
+        raise ValueError(str(e)) from None
+    with f:
+        if path.suffix == ".gz":
+            stream = gzip.GzipFile(fileobj=f, mode="rb")
+            size = None  # known only once decompressed
+        else:
+            stream, size = f, os.fstat(f.fileno()).st_size
         try:
-            raw = gzip.decompress(raw)
+            return _read_idx_stream(path, stream, size)
         except (EOFError, OSError, zlib.error) as e:
+            if isinstance(e, (FileNotFoundError, PermissionError)):
+                raise
             raise ValueError(f"{path}: corrupt or truncated gzip data ({e})") from e
+
+
+def _read_idx_stream(path, stream, size):
+    raw = stream.read(4)
     if len(raw) < 4:
         raise ValueError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
     zero, code, ndim = int.from_bytes(raw[:2], "big"), raw[2], raw[3]
     if zero != 0 or code not in _IDX_DTYPES or ndim == 0:
         raise ValueError(f"{path}: bad IDX magic number 0x{raw[:4].hex()} "
                          "(expected 0x0000 then a type code 08/09/0B/0C/0D/0E and ndim >= 1)")
+    dims = stream.read(4 * ndim)
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header (needs {header} bytes, has {len(raw)})")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    if len(dims) < 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header (needs {header} bytes, has {4 + len(dims)})")
+    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
     dtype = np.dtype(_IDX_DTYPES[code])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise ValueError(f"{path}: {what}: dimensions {shape} need {expected} bytes, file has {len(raw)}")
-    arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    payload = math.prod(shape) * dtype.itemsize  # exact: Python integers do not overflow
+    if payload > _MAX_IDX_BYTES:
+        raise ValueError(f"{path}: dimensions {shape} describe {payload} bytes of data, more than "
+                         f"any IDX data set ({_MAX_IDX_BYTES} bytes): a damaged header")
+    expected = header + payload
+    if size is not None and size != expected:
+        what = "truncated" if size < expected else "has trailing bytes"
+        raise ValueError(f"{path}: {what}: dimensions {shape} need {expected} bytes, file has {size}")
+    data = stream.read(payload + 1)  # one more than needed shows trailing bytes
+    if len(data) != payload:
+        what = "truncated" if len(data) < payload else "has trailing bytes"
+        have = f"{header + len(data)}" if len(data) <= payload else f"more than {expected}"
+        raise ValueError(f"{path}: {what}: dimensions {shape} need {expected} bytes, file has {have}")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape)
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
 

@@ -3,8 +3,10 @@
 Tokenization (`tokenize`): lowercase the text; fold non-ASCII letters to ASCII (accents dropped
 by NFKD, so "café" -> "cafe"; æ -> ae, œ -> oe, ß -> ss; typographic apostrophes ’ ‘ -> ');
 keep every match of ``[a-z]+(?:'[a-z]+)?``: runs of letters with at most one inner apostrophe
-("don't", "ishmael's"). Digits, punctuation, hyphens and any other character split words. A corpus file is read line by line; each non-empty line is one
-"sentence" (a list of tokens), so a window never crosses a line.
+("don't", "ishmael's"). Digits, punctuation, hyphens and any other character split words. A corpus
+file is read line by line; each non-empty line is one "sentence" (a list of tokens), so a window never
+crosses a line. Corpora are decoded strictly (UTF-8 unless an encoding is given): bytes that are not
+valid text are an error naming the file and the byte offset, never silently replaced.
 
 Named corpora ("sotu", "prose") live in the cache folder that `make data` fills
 ($TINYGRAD_REP_CACHE, else .data/ in a source checkout, else ~/.cache/tinygrad_rep).
@@ -12,6 +14,7 @@ Named corpora ("sotu", "prose") live in the cache folder that `make data` fills
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import unicodedata
@@ -61,24 +64,42 @@ def corpus_path(name_or_path) -> Path:
     return path
 
 
+class CorpusEncodingError(ValueError):
+    """A corpus file that is not valid text in its encoding; the message names the file, the line
+    and the byte offset of the first bad byte."""
+
+
 class Corpus:
     """A plain-text corpus on disk; each iteration re-reads it and yields one token list per line.
 
-    max_words stops after that many tokens (the last line is cut), for quick runs.
+    max_words stops after that many tokens (the last line is cut), for quick runs. The file is
+    decoded strictly as `encoding` (UTF-8 unless told otherwise; any encoding in which a newline is
+    the byte 0x0A, such as "latin-1" or "cp1252"): a byte sequence that is not valid text raises
+    CorpusEncodingError naming the file, the line and the byte offset, instead of being mangled.
     """
 
-    def __init__(self, path, max_words: int | None = None):
+    def __init__(self, path, max_words: int | None = None, encoding: str = "utf-8"):
         self.path = Path(path)
         if max_words is not None and max_words < 0:
             raise ValueError(f"max_words must be >= 0, got {max_words}")
         self.max_words = max_words
+        self.encoding = _line_encoding(encoding)
 
     def __iter__(self):
         left = self.max_words
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            for line in f:
+        offset = 0  # of the current line's first byte, for error messages
+        with open(self.path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
                 if left is not None and left <= 0:
                     return
+                try:
+                    line = raw.decode(self.encoding)
+                except UnicodeDecodeError as e:
+                    raise CorpusEncodingError(
+                        f"{self.path}: not valid {self.encoding} text at byte offset {offset + e.start} "
+                        f"(line {lineno}: {e.reason}); pass the file's encoding "
+                        f"(e.g. encoding=\"latin-1\") or convert it to UTF-8") from None
+                offset += len(raw)
                 tokens = tokenize(line)
                 if left is not None:
                     tokens = tokens[:left]
@@ -95,9 +116,23 @@ class Corpus:
         return f"Corpus({str(self.path)!r}, max_words={self.max_words})"
 
 
-def load_corpus(name_or_path, max_words: int | None = None) -> Corpus:
-    """A re-iterable `Corpus` for "sotu", "prose" (from the cache) or any plain-text file."""
-    return Corpus(corpus_path(name_or_path), max_words=max_words)
+def load_corpus(name_or_path, max_words: int | None = None, encoding: str = "utf-8") -> Corpus:
+    """A re-iterable `Corpus` for "sotu", "prose" (from the cache) or any plain-text file, decoded
+    strictly as `encoding` (see Corpus)."""
+    return Corpus(corpus_path(name_or_path), max_words=max_words, encoding=encoding)
+
+
+def _line_encoding(encoding):
+    """The codec's canonical name, if the file can be split into lines at the byte 0x0A before
+    decoding (true of UTF-8, ASCII and the 8-bit code pages; not of UTF-16 or UTF-32)."""
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ValueError(f"unknown text encoding {encoding!r}") from None
+    if "a\nb".encode(info.name) != b"a\nb":
+        raise ValueError(f"encoding {encoding!r} is not supported for corpora (a newline is not the "
+                         "byte 0x0A in it); convert the file to UTF-8")
+    return info.name
 
 
 def load_analogies(path=None) -> list[tuple[str, str, str, str, str]]:
