@@ -108,8 +108,8 @@ def main(argv=None):
     import os
     p = argparse.ArgumentParser(description="write the README's headline table from a results.json")
     p.add_argument("results", nargs="?", default=BASELINE, help="default: the committed baseline")
-    p.add_argument("readme", nargs="?", default=os.path.join(os.path.dirname(os.path.dirname(BASELINE)),
-                                                             "..", "README.md"))
+    p.add_argument("readme", nargs="?", help="default: the README.md of the repository this folder is in",
+                   default=os.path.join(os.path.dirname(os.path.dirname(BASELINE)), "README.md"))
     args = p.parse_args(argv)
     update_readme(args.readme, load_results(args.results))
     print(f"wrote the headline table of {args.results} into {os.path.normpath(args.readme)}")

@@ -2,7 +2,7 @@
 
 A results file holds the run's command, mode, thread count, machine, load, each suite's status
 and the records (see measurements.RECORD_KEYS). The baseline of the README's published table is one
-such file, shipped in this folder as baseline/results.json (`tinygrad-rep bench compare NEW.json`
+such file, shipped in this folder as baseline.json (`tinygrad-rep bench compare NEW.json`
 compares against it).
 """
 import json
@@ -11,7 +11,7 @@ import os
 from tinygrad_rep.output import write_text_atomic
 
 SCHEMA = "tinygrad_rep-bench/1"
-BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline", "results.json")
+BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
 
 
 def write_results(path, results):

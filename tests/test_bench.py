@@ -277,7 +277,7 @@ def test_the_benchmarks_are_part_of_the_package(monkeypatch):
     spec = importlib.util.find_spec("tinygrad_rep.benchmarks")
     if spec is not None:  # an install made since the benchmarks joined the package
         assert os.path.samefile(spec.submodule_search_locations[0], BENCH)
-    for name in ("run.py", "fma_peak.c", "baseline/results.json", "__init__.py"):
+    for name in ("run.py", "fma_peak.c", "baseline.json", "__init__.py"):
         assert os.path.isfile(os.path.join(folder, name)), name
 
 
@@ -332,7 +332,7 @@ def test_readme_headline_goes_between_the_markers(tmp_path):
 # the committed baseline, the shipped FMA probe, grad mode, where results go
 
 def test_the_committed_baseline_is_a_full_run_of_the_headline_table():
-    """benchmarks/baseline/results.json is the run the README's table was made from: a full run
+    """benchmarks/baseline.json is the run the README's table was made from: a full run
     of every suite that fits the schema and holds every headline row the table shows."""
     results = _load("results")
     readme = _load("readme")

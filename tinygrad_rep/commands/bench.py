@@ -13,7 +13,7 @@ numpy loads (see benchmarks/peers.py). It writes results.json, REPORT.md and plo
 bench_results/<date>_<time>/ in the current folder).
 `compare` matches the records of two results.json files and prints the speed ratio of each
 measurement, flagging the changes larger than the noise either run measured. With one file, the
-old run is the baseline of the README's published table (benchmarks/baseline/results.json,
+old run is the baseline of the README's published table (benchmarks/baseline.json,
 written by `--update-readme`).
 """
 import importlib
