@@ -15,6 +15,7 @@ Environment (both optional):
                         TINYGRAD_REP_CFLAGS are used, so a sanitizer build links its runtime.
 The C flags actually used are compiled into the library (tr_build_flags(), backend_info()).
 """
+import glob
 import hashlib
 import os
 import shlex
@@ -24,7 +25,7 @@ from setuptools import find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 KERNEL_LIB = "tinygrad_rep_kernels"
-C_SOURCES = ["csrc/runtime.c", "csrc/matmul.c", "csrc/relu.c", "csrc/softmax.c", "csrc/embedding.c", "csrc/sgns.c", "csrc/optim.c"]
+C_SOURCES = ["csrc/runtime.c", "csrc/matmul.c", "csrc/relu.c", "csrc/softmax.c", "csrc/softmax_x86.c", "csrc/embedding.c", "csrc/sgns.c", "csrc/optim.c"]
 HEADER = "csrc/tinygrad_rep.h"
 
 # No -march=native (the wheel must run on any x86-64; target_clones picks AVX-512/AVX2 at load
@@ -79,7 +80,7 @@ class build_ext_with_kernels(build_ext):
             if flag not in ext.extra_link_args:
                 ext.extra_link_args.append(flag)
         # Relink when the kernel library changes (setuptools compares these files' times).
-        ext.depends = list(ext.depends) + C_SOURCES + [HEADER]
+        ext.depends = list(ext.depends) + C_SOURCES + [HEADER] + glob.glob("csrc/*.h")
         super().build_extension(ext)
 
 
