@@ -2,6 +2,7 @@
 at every file operation (by an exception, and by a simulated kill that lets no cleanup run) and the
 folder must then load as wholly the old model or wholly the new one, with no temporary files piling up;
 mixed, changed and malformed folders are refused naming the file (and the key)."""
+import contextlib
 import errno
 import json
 import os
@@ -104,7 +105,7 @@ def _as_bytes(files):
 
 
 OLD, NEW = _model(1, 3000), _model(2, 5000)
-MODEL_FILES = {"model.json", "weights.npz", "vocab.txt", "manifest.json", mfolder.LOCK_FILE}
+MODEL_FILES = {"model.json", "weights.npz", "vocab.txt", "manifest.json"}
 
 
 def test_round_trip_and_other_files_untouched(tmp_path):
@@ -291,3 +292,101 @@ def test_reserved_and_unsafe_names_are_refused_when_writing(tmp_path):
     with pytest.raises(ModelFolderError, match="^write_files: a file name must name a file inside the model folder, got '../x'"):
         write_files(tmp_path, {"../x": b""})
     assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- the models' own folders
+
+def _autoencoder(seed):
+    from tinygrad_rep.models.autoencoder import Autoencoder
+    return Autoencoder(16, hidden=(8,), bottleneck=3, seed=seed)
+
+
+def _word2vec(seed, n=6):
+    from tinygrad_rep.models.word2vec import Word2Vec, Word2VecConfig
+    from tinygrad_rep.models.word2vec.vocabulary import Vocab
+    words = [f"w{seed}x{i}" for i in range(n)]
+    return Word2Vec(Vocab(words, list(range(n + 10, 10, -1))), Word2VecConfig(dim=4, seed=seed))
+
+
+def _codes(model):
+    return model.encode(np.linspace(0, 1, 32, dtype=np.float32).reshape(2, 16))
+
+
+def test_a_word2vec_save_interrupted_at_every_file_operation_loads_as_old_or_new(monkeypatch, tmp_path):
+    from tinygrad_rep import models
+    old, new = _word2vec(1), _word2vec(2, n=9)
+    old.save(tmp_path / "base")
+    shutil.copytree(tmp_path / "base", tmp_path / "probe")
+    with monkeypatch.context() as m:
+        counter = Injector(m)
+        new.save(tmp_path / "probe")  # count the file operations of a save over an existing folder
+    n = counter.count
+    assert n > 30
+    states = set()
+    for k in range(n):
+        work = tmp_path / f"k{k}"
+        shutil.copytree(tmp_path / "base", work)
+        with monkeypatch.context() as m:
+            Injector(m, fail_at=k, kill=True)
+            with contextlib.suppress(Injected):
+                new.save(work)
+        back = models.load(work)
+        assert back.vocab.words in (old.vocab.words, new.vocab.words), k
+        ref = old if back.vocab.words == old.vocab.words else new
+        np.testing.assert_array_equal(back.W_in, ref.W_in)
+        header = ModelFolder(work).read_bytes("vectors.txt").split(b"\n", 1)[0]
+        assert header == (b"9 4" if ref is new else b"6 4"), k  # vectors.txt of the same save
+        states.add(ref is new)
+        new.save(work)
+        assert not [f for f in os.listdir(work) if f.startswith(".")], k  # leftovers cleared
+        shutil.rmtree(work)
+    assert states == {False, True}
+
+
+def test_models_load_refuses_a_mixed_folder_and_paths_outside_it(tmp_path):
+    from tinygrad_rep import models
+    a, b = _autoencoder(1), _autoencoder(2)
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    np.testing.assert_array_equal(_codes(models.load(tmp_path / "a")), _codes(a))
+    shutil.copy(tmp_path / "b" / "weights.npz", tmp_path / "a" / "weights.npz")  # new weights, old json
+    with pytest.raises(ModelFolderError, match=f"^{tmp_path / 'a' / 'weights.npz'}: missing or not the file"):
+        models.load(tmp_path / "a")
+    for weights in ("../b/weights.npz", str(tmp_path / "b" / "weights.npz")):
+        meta = json.loads((tmp_path / "b" / "model.json").read_text())
+        meta["weights"] = weights
+        write_files(tmp_path / "c", {"model.json": json.dumps(meta)})
+        with pytest.raises(ModelFolderError, match=f"^{tmp_path / 'c' / 'model.json'}: key 'weights' must name a file inside"):
+            models.load(tmp_path / "c")
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"config": {"input_dim": 10 ** 12, "hidden": [8], "bottleneck": 3}}, "key 'config.input_dim' is 1000000000000, more than"),
+    ({"config": {"input_dim": 16, "hidden": [8] * 50, "bottleneck": 3}}, "key 'config.hidden' lists 50 sizes"),
+    ({"config": [16, 8]}, "key 'config' must be dict"),
+    ({"config": {"input_dim": 16, "hidden": [8], "bottleneck": 3, "variant": "sparse"}}, "key 'config' does not describe"),
+    ({"kind": "hologram"}, "unknown model kind 'hologram'"),
+])
+def test_models_load_refuses_a_bad_config_before_building(tmp_path, change, message):
+    from tinygrad_rep import models
+    _autoencoder(1).save(tmp_path / "m")
+    meta = {**json.loads((tmp_path / "m" / "model.json").read_text()), **change}
+    weights = (tmp_path / "m" / "weights.npz").read_bytes()
+    write_files(tmp_path / "m", {"model.json": json.dumps(meta), "weights.npz": weights})
+    with pytest.raises(ModelFolderError) as info:
+        models.load(tmp_path / "m")
+    assert str(info.value).startswith(f"{tmp_path / 'm' / 'model.json'}: ") and message in str(info.value)
+
+
+def test_folders_saved_before_manifests_still_load(tmp_path):
+    from tinygrad_rep import models, save
+    ae = _autoencoder(4)
+    folder = tmp_path / "old"
+    folder.mkdir()
+    save(ae.state_dict(), folder / "weights.npz")
+    (folder / "model.json").write_text(json.dumps({"kind": "autoencoder", "config": ae.config(),
+                                                   "weights": "weights.npz"}))
+    np.testing.assert_array_equal(_codes(models.load(folder)), _codes(ae))
+    ae.save(folder)  # re-saved: now with a manifest
+    assert (folder / "manifest.json").exists()
+    np.testing.assert_array_equal(_codes(models.load(folder)), _codes(ae))

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 __all__ = ["atomic_write", "atomic_path", "write_text_atomic", "write_bytes_atomic",
-           "write_json_atomic", "fsync_directory", "is_temporary_name", "open_regular_file",
+           "write_json_atomic", "json_text", "fsync_directory", "is_temporary_name", "open_regular_file",
            "NotARegularFileError", "Progress", "format_table", "note_once"]
 
 _noted = set()
@@ -186,10 +186,16 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def json_text(obj, indent=2):
+    """`obj` as indented JSON text ending in a newline; numpy scalars and arrays become numbers
+    and lists (what write_json_atomic writes)."""
+    return json.dumps(obj, indent=indent, default=_json_default) + "\n"
+
+
 def write_json_atomic(path, obj, indent=2):
     """Write `obj` as indented JSON, atomically; numpy scalars and arrays become numbers and lists.
     Returns the path."""
-    return write_text_atomic(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+    return write_text_atomic(path, json_text(obj, indent))
 
 
 # ---------------------------------------------------------------------------- reading

@@ -12,7 +12,7 @@ A reader (`ModelFolder`) takes each file from its target if that matches the man
 staging file (a save stopped during step 3), and refuses the folder if neither matches. The next save
 first finishes such a stopped step 3, then deletes staging files no manifest refers to (those of a save
 stopped before its commit), so leftovers never accumulate. Saves of one folder are serialised by a lock
-file (".model.lock"). Folders written before manifests existed are still read, without checksums.
+on the folder. Folders written before manifests existed are still read, without checksums.
 
 model.json is treated as input: names it gives must be plain file names inside the folder, bad UTF-8,
 bad JSON, missing keys and wrong types raise ModelFolderError naming the file and the key, files are
@@ -22,6 +22,7 @@ refused without reading it.
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -30,11 +31,10 @@ import tempfile
 from ..output import NotARegularFileError, fsync_directory, open_regular_file, write_text_atomic
 from ..output import _new_file_mode
 
-__all__ = ["ModelFolderError", "ModelFolder", "write_files", "MANIFEST", "META_FILE"]
+__all__ = ["ModelFolderError", "ModelFolder", "open_folder", "write_files", "text", "MANIFEST", "META_FILE"]
 
 MANIFEST = "manifest.json"
 META_FILE = "model.json"
-LOCK_FILE = ".model.lock"
 FORMAT = "tinygrad_rep model folder"
 MAX_META_BYTES = 16 << 20  # model.json and manifest.json are small; anything bigger is not ours
 _STAGE_SUFFIX = ".stage"
@@ -66,18 +66,35 @@ def check_name(name, source="", key=""):
 
 @contextlib.contextmanager
 def _folder_lock(folder):
-    """Serialise saves of one folder across processes (POSIX flock; a no-op elsewhere)."""
+    """Serialise saves of one folder across processes: flock on the folder itself (Linux and the
+    BSDs allow it on a directory), so no lock file is left in the folder; a no-op elsewhere."""
     try:
         import fcntl
-    except ImportError:
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
         yield
         return
-    fd = os.open(os.path.join(folder, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without locks: saves of one folder must then not overlap
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def text(write, encoding="utf-8"):
+    """A content for write_files from a function that writes text: `write(f)` gets a text file
+    (UTF-8, "\\n" line ends) over the binary staging file."""
+    def content(binary):
+        wrapper = io.TextIOWrapper(binary, encoding=encoding, newline="\n")
+        try:
+            write(wrapper)
+            wrapper.flush()
+        finally:
+            wrapper.detach()  # leave the binary file open for the caller
+    return content
 
 
 def write_files(folder, files):
@@ -92,7 +109,7 @@ def write_files(folder, files):
     """
     names = [check_name(n, "write_files") for n in files]
     for n in names:
-        if n in (MANIFEST, LOCK_FILE) or n.endswith(_STAGE_SUFFIX):
+        if n == MANIFEST or n.endswith(_STAGE_SUFFIX):
             raise ValueError(f"write_files: {n!r} is reserved for the model folder itself")
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
@@ -381,3 +398,8 @@ class ModelFolder:
         """The verified bytes of file `name` (see open)."""
         with self.open(name, limit) as f:
             return f.read()
+
+
+def open_folder(folder):
+    """`folder` itself if it is an open ModelFolder, else ModelFolder(folder)."""
+    return folder if isinstance(folder, ModelFolder) else ModelFolder(folder)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import FORMAT_VERSION, KIND, Word2VecConfig
-from .vectors import WordVectors, _atomic_text, write_vectors
+from .vectors import WordVectors, vectors_writer
 from .vocabulary import Vocab
 
 
@@ -51,18 +51,17 @@ class Word2Vec:
         return self.wv.evaluate()
 
     def save(self, folder):
-        """Write weights.npz (W_in, W_out), vocab.txt ("word count" lines), vectors.txt and, last,
-        model.json (kind "word2vec"): the folder tr.models.load reads back."""
+        """Write the model folder tr.models.load reads back, as one unit (models/folder.py):
+        weights.npz (W_in, W_out), vocab.txt ("word count" lines), vectors.txt and model.json
+        (kind "word2vec"); an interrupted save leaves the old model or the new one, never a mix."""
         from .. import save_model
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_text(folder / "vocab.txt", lambda f: f.write("".join(
-            f"{w} {c}\n" for w, c in zip(self.vocab.words, self.vocab.counts.tolist()))))
-        write_vectors(folder / "vectors.txt", self.vocab.words, self.W_in)
-        save_model(folder, KIND, dataclasses.asdict(self.config), {"W_in": self.W_in, "W_out": self.W_out},
-                   format=FORMAT_VERSION, vocab="vocab.txt", vectors="vectors.txt",
-                   vocab_size=len(self.vocab), dim=self.config.dim)
-        return folder
+        from ..folder import text
+        vocab = "".join(f"{w} {c}\n" for w, c in zip(self.vocab.words, self.vocab.counts.tolist()))
+        files = {"vocab.txt": vocab, "vectors.txt": text(vectors_writer(self.vocab.words, self.W_in))}
+        return save_model(Path(folder), KIND, dataclasses.asdict(self.config),
+                          {"W_in": self.W_in, "W_out": self.W_out}, files=files,
+                          format=FORMAT_VERSION, vocab="vocab.txt", vectors="vectors.txt",
+                          vocab_size=len(self.vocab), dim=self.config.dim)
 
 
 def _unknown(word):
@@ -71,26 +70,38 @@ def _unknown(word):
 
 def load_model(folder):
     """Load a model written by `Word2Vec.save` / `train word2vec` -> Word2Vec (what
-    tr.models.load returns for kind "word2vec")."""
-    from .. import read_meta
-    from ...serialization import load as load_arrays
-    folder = Path(folder)
-    meta = read_meta(folder)
-    if meta.get("kind") != KIND:
-        raise ValueError(f"{folder / 'model.json'}: kind is {meta.get('kind')!r}, not {KIND!r}")
+    tr.models.load returns for kind "word2vec"). The folder is checked as one unit; a malformed
+    model.json, vocab.txt or weights.npz raises ModelFolderError (a ValueError) naming the file."""
+    from .. import _open, read_weights
+    from ..folder import ModelFolderError, field
+    mf = _open(folder)
+    meta = mf.meta
+    if meta["kind"] != KIND:
+        raise ModelFolderError(f"{mf.meta_path}: kind is {meta['kind']!r}, not {KIND!r}")
+    stored = field(meta, "config", dict, mf.meta_path, default={})
     fields = {f.name for f in dataclasses.fields(Word2VecConfig)}
-    config = Word2VecConfig(**{k: v for k, v in meta.get("config", {}).items() if k in fields})
+    config = Word2VecConfig(**{k: v for k, v in stored.items() if k in fields})
+    if isinstance(config.dim, bool) or not isinstance(config.dim, int) or config.dim < 1:
+        raise ModelFolderError(f"{mf.meta_path}: key 'config.dim' must be an integer >= 1, got {config.dim!r}")
+    vocab_name = mf.name("vocab", "vocab.txt")
+    vocab_path = mf.path(vocab_name)
+    raw = mf.read_bytes(vocab_name)
+    try:
+        lines = raw.decode("utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise ModelFolderError(f"{vocab_path}: not valid UTF-8 at byte {e.start}") from None
     words, counts = [], []
-    vocab_path = folder / meta.get("vocab", "vocab.txt")
-    with open(vocab_path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if len(parts) != 2 or not parts[1].isdigit():
-                raise ValueError(f"{vocab_path}:{lineno}: expected 'word count', got {line.rstrip()!r}")
-            words.append(parts[0])
-            counts.append(int(parts[1]))
-    arrays = load_arrays(folder / meta.get("weights", "weights.npz"))
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    for lineno, line in enumerate(lines, 1):
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise ModelFolderError(f"{vocab_path}:{lineno}: expected 'word count', got {line.rstrip()!r}")
+        words.append(parts[0])
+        counts.append(int(parts[1]))
+    arrays = read_weights(mf)
+    weights = mf.path(mf.name("weights", "weights.npz"))
     for key in ("W_in", "W_out"):
         if key not in arrays or arrays[key].shape != (len(words), config.dim):
-            raise ValueError(f"{folder}: weights.npz has no {key} of shape ({len(words)}, {config.dim})")
+            raise ModelFolderError(f"{weights}: has no {key} of shape ({len(words)}, {config.dim})")
     return Word2Vec(Vocab(words, counts), config, W_in=arrays["W_in"], W_out=arrays["W_out"])

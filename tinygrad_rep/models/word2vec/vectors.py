@@ -116,6 +116,13 @@ def write_vectors(path, words, vectors):
     Values are written with 9 significant digits, so float32 vectors read back exactly.
     Written to a temporary file and renamed: a reader never sees half a file.
     """
+    write = vectors_writer(words, vectors)
+    _atomic_text(path, write)
+
+
+def vectors_writer(words, vectors):
+    """The checked words and vectors as a function write(f) that writes the word2vec text format
+    into the text file f (what write_vectors writes; a model folder writes it this way)."""
     vectors = np.asarray(vectors)
     if vectors.ndim != 2 or len(words) != vectors.shape[0]:
         raise ValueError(f"write_vectors: {len(words)} words but vectors of shape {vectors.shape}")
@@ -129,8 +136,7 @@ def write_vectors(path, words, vectors):
         for s in range(0, len(words), 4096):
             rows = vectors[s:s + 4096].astype(np.float64).tolist()
             f.write("".join(f"{w} {fmt % tuple(r)}\n" for w, r in zip(words[s:s + 4096], rows)))
-
-    _atomic_text(path, write)
+    return write
 
 
 def read_vectors(path):
