@@ -390,3 +390,20 @@ def test_folders_saved_before_manifests_still_load(tmp_path):
     ae.save(folder)  # re-saved: now with a manifest
     assert (folder / "manifest.json").exists()
     np.testing.assert_array_equal(_codes(models.load(folder)), _codes(ae))
+
+
+def test_an_interrupt_just_after_the_commit_keeps_the_new_model(tmp_path, monkeypatch):
+    write_files(tmp_path, OLD)
+    real_replace = os.replace
+
+    def replace_then_interrupt(src, dst):
+        real_replace(src, dst)
+        if os.path.basename(dst) == "manifest.json":
+            raise KeyboardInterrupt  # delivered right after the rename that commits the save
+    monkeypatch.setattr(os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_files(tmp_path, NEW)
+    monkeypatch.undo()
+    assert _read_all(tmp_path) == _as_bytes(NEW)  # from the staging files, which were kept
+    write_files(tmp_path, NEW)
+    assert set(os.listdir(tmp_path)) == MODEL_FILES

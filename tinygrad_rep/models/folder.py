@@ -130,13 +130,24 @@ def write_files(folder, files):
                               for n, stage, size, sha in staged]}
         try:
             write_text_atomic(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1) + "\n")
-        except BaseException:  # not committed: the old model stands, the staged files go
-            for _, stage, _, _ in staged:
+        except BaseException:
+            if _committed(folder, staged):  # interrupted just after the rename: the new model stands
+                raise
+            for _, stage, _, _ in staged:  # not committed: the old model stands, the staged files go
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(folder, stage))
             raise
         _finish(folder, manifest)
     return folder
+
+
+def _committed(folder, staged):
+    """Whether the manifest on disk is the one listing these staging files."""
+    try:
+        manifest = _read_manifest(folder)
+    except (OSError, ModelFolderError):
+        return False
+    return [e.get("staged") for e in manifest["files"]] == [stage for _, stage, _, _ in staged]
 
 
 def _stage(folder, name, content):
