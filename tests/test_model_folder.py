@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -407,3 +408,15 @@ def test_an_interrupt_just_after_the_commit_keeps_the_new_model(tmp_path, monkey
     assert _read_all(tmp_path) == _as_bytes(NEW)  # from the staging files, which were kept
     write_files(tmp_path, NEW)
     assert set(os.listdir(tmp_path)) == MODEL_FILES
+
+
+def test_a_word2vec_vocabulary_that_is_not_utf8_names_the_file_and_byte(tmp_path):
+    from tinygrad_rep import models
+    model = _word2vec(3)
+    model.save(tmp_path / "m")
+    vocab = (tmp_path / "m" / "vocab.txt").read_bytes()
+    bad = vocab[:5] + b"\xff" + vocab[6:]
+    files = {name: (tmp_path / "m" / name).read_bytes() for name in ("model.json", "weights.npz", "vectors.txt")}
+    write_files(tmp_path / "m", {**files, "vocab.txt": bad})  # consistent manifest, bad content
+    with pytest.raises(ModelFolderError, match=re.escape(f"{tmp_path / 'm' / 'vocab.txt'}: not valid UTF-8 at byte 5")):
+        models.load(tmp_path / "m")

@@ -275,3 +275,17 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_a_header_claiming_a_huge_shape_is_refused_before_allocating(tmp_path):
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float64))
+    header["shape"] = (1 << 40,)  # 8 TiB of float64 claimed by a 100-byte member
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    buf.write(bytes(8))
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("w.npy", buf.getvalue())
+    with pytest.raises(StateFileError, match=re.escape(f"{path}: not a valid tinygrad_rep state file (member 'w.npy': "
+                                                       "its header says shape (1099511627776,) of float64")):
+        load(path)
