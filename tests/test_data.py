@@ -446,3 +446,13 @@ def test_a_bad_byte_after_max_words_is_not_read(tmp_path):
     path = tmp_path / "c.txt"
     path.write_bytes(b"one two three\n\xff\xfe\n")
     assert list(data.load_corpus(path, max_words=3)) == [["one", "two", "three"]]
+
+
+def test_evaluation_sets_that_are_not_utf8_name_the_file_and_byte(tmp_path):
+    path = tmp_path / "sim.tsv"
+    path.write_bytes(b"# comment\ncat dog 7.5\ncaf\xe9 tea 2\n")
+    with pytest.raises(text.CorpusEncodingError, match=re.escape(f"{path}: not valid utf-8 text at byte offset 25")):
+        data.load_similarity(path)
+    (tmp_path / "q.txt").write_bytes(b": capital\nathens greece \xff oslo norway\n")
+    with pytest.raises(text.CorpusEncodingError, match="q.txt: not valid utf-8 text at byte offset 24"):
+        data.load_analogies(tmp_path / "q.txt")

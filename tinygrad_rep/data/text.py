@@ -15,6 +15,7 @@ Named corpora ("sotu", "prose") live in the cache folder that `make data` fills
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import re
 import unicodedata
@@ -142,19 +143,18 @@ def load_analogies(path=None) -> list[tuple[str, str, str, str, str]]:
     """
     path = Path(path) if path is not None else EVAL_DIR / "questions-words.txt"
     out, section = [], None
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith(":"):
-                section = line[1:].strip()
-                continue
-            words = line.lower().split()
-            if len(words) != 4 or section is None:
-                raise ValueError(f"{path}:{lineno}: expected 4 words after a ': section' line, "
-                                 f"got {line!r}")
-            out.append((section, *words))
+    for lineno, line in enumerate(_utf8_lines(path), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(":"):
+            section = line[1:].strip()
+            continue
+        words = line.lower().split()
+        if len(words) != 4 or section is None:
+            raise ValueError(f"{path}:{lineno}: expected 4 words after a ': section' line, "
+                             f"got {line!r}")
+        out.append((section, *words))
     return out
 
 
@@ -170,16 +170,25 @@ def load_similarity(name_or_path="wordsim353") -> list[tuple[str, str, float]]:
     else:
         path = Path(name_or_path)
     out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split()
-            try:
-                out.append((fields[0].lower(), fields[1].lower(), float(fields[2])))
-            except (IndexError, ValueError):
-                raise ValueError(f"{path}:{lineno}: expected 'word word score', got {line.rstrip()!r}") from None
+    for lineno, line in enumerate(_utf8_lines(path), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split()
+        try:
+            out.append((fields[0].lower(), fields[1].lower(), float(fields[2])))
+        except (IndexError, ValueError):
+            raise ValueError(f"{path}:{lineno}: expected 'word word score', got {line.rstrip()!r}") from None
     return out
+
+
+def _utf8_lines(path):
+    """The lines of a small UTF-8 text file; bytes that are not UTF-8 raise CorpusEncodingError
+    naming the file and the byte offset."""
+    raw = Path(path).read_bytes()
+    try:
+        return list(io.StringIO(raw.decode("utf-8"), newline=None))  # lines as open() splits them
+    except UnicodeDecodeError as e:
+        raise CorpusEncodingError(f"{path}: not valid utf-8 text at byte offset {e.start} ({e.reason})") from None
 
 
 def _letters(i: int, width: int = 2) -> str:
