@@ -1,6 +1,6 @@
 """Convolution's data movement as ops: im2col (patches as rows) and its adjoint col2im.
 
-A 2-D convolution is then one matmul on the C kernel (tinygrad_rep.nn_conv.conv2d):
+A 2-D convolution is then one matmul on the C kernel (tinygrad_rep.nn.conv.conv2d):
     cols = Im2Col(x)            (N, H, W, C) -> (N*OH*OW, KH*KW*C), one row per output pixel
     y    = cols @ W + b         W: (KH*KW*C, O)  ->  (N*OH*OW, O)  ->  reshape (N, OH, OW, O)
 Layout is channels-last (NHWC) so that neither step needs a transpose. Both ops loop over the
