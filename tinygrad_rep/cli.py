@@ -7,6 +7,8 @@ import argparse
 import importlib
 import sys
 
+from . import __version__
+
 # command name -> (module, one-line help); train's targets are listed separately
 COMMANDS = {
     "demo": ("tinygrad_rep.commands.demo", "run the main job: gradient checks, models, instruments"),
@@ -28,6 +30,7 @@ def _load(module):
 
 def build_parser(argv):
     parser = _Parser(prog="tinygrad-rep", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     # only the chosen command's module is imported, so start-up stays fast
