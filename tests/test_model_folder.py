@@ -420,3 +420,22 @@ def test_a_word2vec_vocabulary_that_is_not_utf8_names_the_file_and_byte(tmp_path
     write_files(tmp_path / "m", {**files, "vocab.txt": bad})  # consistent manifest, bad content
     with pytest.raises(ModelFolderError, match=re.escape(f"{tmp_path / 'm' / 'vocab.txt'}: not valid UTF-8 at byte 5")):
         models.load(tmp_path / "m")
+
+
+def test_a_save_waiting_on_a_held_folder_lock_gives_up_with_an_error(tmp_path, monkeypatch):
+    """A lock nobody releases (another process, or a descriptor an injected failure left open)
+    makes a save fail in one line after LOCK_TIMEOUT, never hang."""
+    import fcntl
+    import os
+    from tinygrad_rep.models import folder as model_folder
+    monkeypatch.setattr(model_folder, "LOCK_TIMEOUT", 0.2)
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(model_folder.ModelFolderError, match="another save of this model folder"):
+            with model_folder._folder_lock(str(tmp_path)):
+                pass
+    finally:
+        os.close(fd)
+    with model_folder._folder_lock(str(tmp_path)):  # released: the next save proceeds
+        pass

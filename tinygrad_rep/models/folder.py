@@ -27,6 +27,7 @@ import json
 import os
 import re
 import tempfile
+import time
 
 from ..output import NotARegularFileError, fsync_directory, open_regular_file, write_text_atomic
 from ..output import _new_file_mode
@@ -64,6 +65,9 @@ def check_name(name, source="", key=""):
 
 # ---------------------------------------------------------------------------- writing
 
+LOCK_TIMEOUT = 60.0  # seconds a save waits for another save of the same folder
+
+
 @contextlib.contextmanager
 def _folder_lock(folder):
     """Serialise saves of one folder across processes: flock on the folder itself (Linux and the
@@ -75,10 +79,19 @@ def _folder_lock(folder):
         yield
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            pass  # a file system without locks: saves of one folder must then not overlap
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:  # non-blocking attempts: a save never hangs on a lock nobody will release
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ModelFolderError(
+                        f"{folder}: another save of this model folder has held its lock for "
+                        f"{LOCK_TIMEOUT:.0f} s; stop it or save elsewhere") from None
+                time.sleep(0.05)
+            except OSError:
+                break  # a file system without locks: saves of one folder must then not overlap
         yield
     finally:
         os.close(fd)  # closing releases the lock
