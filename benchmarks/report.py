@@ -179,7 +179,10 @@ def write_report(results, out, plots=True):
             lines += [f"![{suite}]({os.path.basename(path)})", ""]
     report = os.path.join(out, "REPORT.md")
     write_text_atomic(report, "\n".join(lines))
-    return [report] + written
+    # the same report as one page to look at (tables and plots), beside REPORT.md
+    from tinygrad_rep.report_html import from_markdown
+    page = from_markdown("\n".join(lines), "Benchmark report", out).write(os.path.join(out, "report.html"))
+    return [report, page] + written
 
 
 def main(argv=None):

@@ -154,6 +154,10 @@ def test_quick_run_writes_a_report(quick_run):
     if importlib.util.find_spec("matplotlib") is not None:
         assert (out / "kernels_matmul.png").stat().st_size > 1000
         assert "![kernels](kernels_matmul.png)" in text
+    page = (out / "report.html").read_text()  # the same report as one page, beside REPORT.md
+    assert "<h2>Machine</h2>" in page and "<h2>kernels</h2>" in page and "<th>what</th>" in page
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert 'src="kernels_matmul.png"' in page
 
 
 def test_optional_baselines_are_skipped_not_failed(tmp_path):

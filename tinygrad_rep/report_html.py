@@ -338,3 +338,41 @@ def demo_index(out, gradcheck_rows=None, explorer=True):
         page.link("REPORT.md", "REPORT.md", note="the same report as Markdown text")
     page.machine()
     return page.write(os.path.join(out, "index.html"))
+
+
+def from_markdown(text, title, folder):
+    """An HtmlReport of a Markdown report as the library writes them (headings, paragraphs,
+    pipe tables, images `![alt](file)`, `code` spans kept as text): the same content as one page
+    that reads without a Markdown viewer. Images are files in `folder`."""
+    page = HtmlReport(title, folder=folder)
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].rstrip()
+        if not line:
+            i += 1
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            if level > 1:  # the page has its own <h1>
+                page.heading(line[level:].strip(), level=min(level, 4))
+            i += 1
+        elif line.startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
+                i += 1
+            rows = [r for r in block[1:] if not all(set(c) <= set("-: ") for c in r)]
+            width = len(block[0])
+            page.table(block[0], [(r + [""] * width)[:width] for r in rows])
+        elif line.startswith("![") and "](" in line and line.endswith(")"):
+            alt, path = line[2:-1].split("](", 1)
+            if os.path.isfile(os.path.join(folder, path)):
+                page.image(path, alt or path)
+            i += 1
+        else:
+            para = []
+            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("#", "|", "![")):
+                para.append(lines[i].strip())
+                i += 1
+            page.paragraph(" ".join(para))
+    return page
