@@ -278,3 +278,11 @@ def test_div_gradient_for_tiny_divisors_float32():
     (x / y).sum().backward()
     np.testing.assert_allclose(y.grad.data, [-1e23], rtol=1e-6)
     np.testing.assert_allclose(x.grad.data, [1e23], rtol=1e-6)
+
+
+def test_retain_graph_is_accepted_and_the_graph_can_be_walked_twice():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [4.0, 8.0])

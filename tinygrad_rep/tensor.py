@@ -172,12 +172,14 @@ class Tensor:
         return f"Tensor({body}, dtype={self.dtype}{extra}{fn})"
 
     # ---- autograd ----
-    def backward(self, grad=None, create_graph=False):
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's .grad.
 
         A scalar output needs no grad; otherwise pass grad with the output's shape
         (ValueError if missing). Gradients add up across calls until zeroed. With
         create_graph=True the gradients are recorded so they can be differentiated again.
+        retain_graph is accepted for PyTorch habits and changes nothing: the graph is always
+        kept while its output is alive, so backward may run through it again.
         """
         root = autograd._root_grad(self, grad)
         autograd.run_backward([self], [root], create_graph=create_graph)
