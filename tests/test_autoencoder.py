@@ -166,6 +166,9 @@ def test_cli_train_autoencoder_writes_metrics_plots_and_model(tmp_path, capsys):
     model = models.load(out)
     assert model.encode(np.zeros((2, 64), np.float32)).shape == (2, 4)
     assert not [f for f in os.listdir(out) if f.endswith(".tmp") or ".tmp." in f]
+    page = (out / "report.html").read_text()  # one page: results table, every figure, the files
+    assert "recon_mse" in page or "Results" in page
+    assert 'src="reconstructions.png"' in page and 'href="metrics.json"' in page
 
 
 @pytest.mark.parametrize("argv, message", [

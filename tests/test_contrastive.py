@@ -188,6 +188,8 @@ def test_cli_writes_metrics_plots_and_a_loadable_model(tmp_path, capsys):
     x_train, *_ = _digits()
     assert models.load(out).encode(x_train[:5]).shape == (5, 24)
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+    page = (out / "report.html").read_text()
+    assert 'src="similarity.png"' in page and 'href="metrics.json"' in page and "<table" in page
 
 
 @pytest.mark.parametrize("argv, match", [

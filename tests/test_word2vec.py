@@ -529,4 +529,5 @@ def test_cli_train_then_query(tmp_path, capsys):
     assert sum(w in groups[0] for w in shown) >= 2
     assert cli.main(["word2vec", "analogy", groups[0][0], groups[0][1], groups[1][0], "--vectors", str(out)]) == 0
     assert cli.main(["word2vec", "neighbors", "zzzz", "--vectors", str(out)]) == 2
+    assert 'href="vectors.txt"' in (out / "report.html").read_text()
     assert "not in the vocabulary" in capsys.readouterr().err

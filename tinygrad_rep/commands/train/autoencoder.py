@@ -13,6 +13,7 @@ from ...data import datasets
 from ...models import autoencoder as ae
 from ...models import plots
 from ...output import format_table, write_json_atomic
+from ...report_html import run_page
 from .. import options
 from . import common
 
@@ -117,6 +118,8 @@ def run(args):
         metrics["reading"] = reading(metrics)
         write_json_atomic(os.path.join(out, "metrics.json"), metrics)
         print(summary(metrics))
+        run_page(out, f"train autoencoder --data {args.data}", summary=summary(metrics))
+        files.append("report.html")
         print(f"wrote {out}/: {', '.join(files)}")
         ckpt.remove()  # the run is complete: nothing to resume
     return 0

@@ -14,6 +14,7 @@ from ...data import augment, datasets
 from ...models import contrastive as cl
 from ...models import plots
 from ...output import format_table, write_json_atomic
+from ...report_html import run_page
 from .. import options
 from . import common
 
@@ -167,6 +168,8 @@ def run(args):
         write_json_atomic(os.path.join(out, "metrics.json"), metrics)
         files.insert(0, "metrics.json")
         print(summary(metrics))
+        run_page(out, f"train contrastive --data {args.data}", summary=summary(metrics))
+        files.append("report.html")
         print(f"wrote {out}/: {', '.join(files)}")
         ckpt.remove()  # the run is complete: nothing to resume
     return 0

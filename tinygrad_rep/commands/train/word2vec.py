@@ -16,6 +16,7 @@ from ...data import text
 from ...models import plots
 from ...models import word2vec as w2v
 from ...output import write_json_atomic
+from ...report_html import run_page
 from .. import options
 from . import common
 
@@ -155,6 +156,8 @@ def run(args):
                   f"of pairs covered); SimLex-999 {_fmt(rec['simlex999'])} "
                   f"({_fmt(rec['simlex999_coverage'], '.1%')})")
         print(f"  wrote {out}/: vectors.txt, model.json, vocab.txt, weights.npz, metrics.json"
-              + (f", {plot.name}" if drawn is not None else "") + (", loss.png" if loss_plot else ""))
+              + (f", {plot.name}" if drawn is not None else "") + (", loss.png" if loss_plot else "")
+              + ", report.html")
+        run_page(str(out), f"train word2vec ({Path(str(corpus.path)).name})")
         ckpt.remove()  # the run is complete: nothing to resume
     return 0
