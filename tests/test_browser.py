@@ -295,3 +295,19 @@ def test_a_failed_write_leaves_the_old_page(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         HtmlReport("run").paragraph("new").write(str(tmp_path / "graph.html"))
     assert path.read_text() == "old page" and os.listdir(tmp_path) == ["graph.html"]
+
+
+def test_a_real_train_run_report_opens_cleanly(browser, tmp_path):
+    """The report.html that `tinygrad-rep train autoencoder` itself writes: no console errors,
+    every image loads, every link resolves, the results table and every PNG of the folder shown."""
+    from tinygrad_rep import cli
+    out = tmp_path / "run"
+    assert cli.main(["train", "autoencoder", "--data", "digits", "--epochs", "2", "--bottleneck", "4",
+                     "--hidden", "16", "--finetune-steps", "10", "--quiet", "--out", str(out)]) == 0
+    path = str(out / "report.html")
+    page, errors = open_page(browser, path)
+    assert errors == [] and broken_images(page) == [] and broken_links(page, path) == []
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    shown = sorted(os.path.basename(s) for s in page.eval_on_selector_all("img", "els => els.map(e => e.src)"))
+    assert shown == pngs and "reconstructions.png" in pngs
+    assert page.locator("table").count() >= 2  # the results and the machine

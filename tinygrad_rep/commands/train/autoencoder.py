@@ -118,10 +118,10 @@ def run(args):
         metrics["reading"] = reading(metrics)
         write_json_atomic(os.path.join(out, "metrics.json"), metrics)
         print(summary(metrics))
+        ckpt.remove()  # the run is complete: nothing to resume
         run_page(out, f"train autoencoder --data {args.data}", summary=summary(metrics))
         files.append("report.html")
         print(f"wrote {out}/: {', '.join(files)}")
-        ckpt.remove()  # the run is complete: nothing to resume
     return 0
 
 

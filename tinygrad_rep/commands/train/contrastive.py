@@ -168,10 +168,10 @@ def run(args):
         write_json_atomic(os.path.join(out, "metrics.json"), metrics)
         files.insert(0, "metrics.json")
         print(summary(metrics))
+        ckpt.remove()  # the run is complete: nothing to resume
         run_page(out, f"train contrastive --data {args.data}", summary=summary(metrics))
         files.append("report.html")
         print(f"wrote {out}/: {', '.join(files)}")
-        ckpt.remove()  # the run is complete: nothing to resume
     return 0
 
 

@@ -158,6 +158,6 @@ def run(args):
         print(f"  wrote {out}/: vectors.txt, model.json, vocab.txt, weights.npz, metrics.json"
               + (f", {plot.name}" if drawn is not None else "") + (", loss.png" if loss_plot else "")
               + ", report.html")
-        run_page(str(out), f"train word2vec ({Path(str(corpus.path)).name})")
         ckpt.remove()  # the run is complete: nothing to resume
+        run_page(str(out), f"train word2vec ({Path(str(corpus.path)).name})")
     return 0
