@@ -220,3 +220,13 @@ def test_results_table_has_a_legend_and_a_reading_computed_from_it():
     lines = cmd.summary(metrics).splitlines()
     assert lines[-3] == "| 1% (18 labels) | 0.6000 | 0.5500 | 0.5000 | 0.5200 |"
     assert lines[-2].startswith("where probe = a linear probe (softmax regression) on the frozen autoencoder codes;")
+
+
+def test_decode_is_the_decoder_half_of_reconstruct():
+    from tinygrad_rep.models.autoencoder import Autoencoder
+    ae = Autoencoder(64, hidden=(16,), bottleneck=4, dtype=np.float64)
+    x = np.random.default_rng(0).random((5, 64))
+    np.testing.assert_allclose(ae.decode(ae.encode(x)), ae.reconstruct(x), rtol=1e-12)
+    assert ae.decode(np.zeros(4)).shape == (1, 64)
+    with pytest.raises(ValueError, match=r"Autoencoder.decode: expected codes of shape \(n, 4\), got \(2, 5\)"):
+        ae.decode(np.zeros((2, 5)))

@@ -114,6 +114,17 @@ class Autoencoder(nn.Module):
         """Codes (n, m) of images x (n, d), as a numpy array (no graph is recorded)."""
         return ev.predict(self.encoder, self._rows(x), batch_size)
 
+    def decode(self, codes, batch_size=4096):
+        """Images (n, d) the decoder makes from codes (n, m), as a numpy array: a walk through
+        the code space is decode() of points between two images' codes."""
+        codes = np.asarray(codes, dtype=self.dtype)
+        if codes.ndim == 1:
+            codes = codes[None]
+        if codes.ndim != 2 or codes.shape[1] != self.bottleneck:
+            raise ValueError(f"Autoencoder.decode: expected codes of shape (n, {self.bottleneck}), "
+                             f"got {codes.shape}")
+        return ev.predict(self.decoder, codes, batch_size)
+
     def reconstruct(self, x, batch_size=4096):
         """Reconstructions (n, d) of images x (n, d), as a numpy array."""
         return ev.predict(self, self._rows(x), batch_size)
