@@ -304,3 +304,29 @@ def test_pool_never_reuses_an_array_whose_layout_was_changed(pooled, trick):
     z = pooled.relu_forward(x)
     assert z.shape == _POOL_SHAPE and z.flags.c_contiguous and z.strides == (4 * _POOL_SHAPE[1], 4)
     np.testing.assert_array_equal(z, np.maximum(x, 0))
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "pybind11", "cffi"])
+@pytest.mark.parametrize("name, value, message", [
+    ("lr", float("nan"), "adam_step: lr must be a finite number >= 0, got nan"),
+    ("lr", -1e-3, "adam_step: lr must be a finite number >= 0, got -0.001"),
+    ("beta1", 1.0, r"adam_step: beta1 must be in \[0, 1\), got 1.0"),
+    ("beta2", float("nan"), r"adam_step: beta2 must be in \[0, 1\), got nan"),
+    ("eps", float("inf"), "adam_step: eps must be a finite number >= 0, got inf"),
+    ("weight_decay", float("nan"), "adam_step: weight_decay must be a finite number >= 0, got nan"),
+])
+def test_adam_step_refuses_non_finite_or_out_of_range_hyperparameters(backend_name, name, value, message):
+    import tinygrad_rep as tr
+    before = tr.get_backend()
+    tr.set_backend(backend_name)
+    try:
+        be = tr.backend.current()
+        p, g = np.zeros(4, np.float32), np.ones(4, np.float32)
+        m, v = np.zeros(4, np.float32), np.zeros(4, np.float32)
+        kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
+        kw[name] = value
+        with pytest.raises(ValueError, match=message):
+            be.adam_step(p, g, m, v, 1, kw["lr"], kw["beta1"], kw["beta2"], kw["eps"], kw["weight_decay"], False)
+        assert not p.any()  # nothing written
+    finally:
+        tr.set_backend(before)

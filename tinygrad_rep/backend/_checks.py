@@ -419,6 +419,14 @@ def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
         grad = apart(out, grad)
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"adam_step: step must be an int >= 1 (the count including this step), got {step!r}")
+    for name, value, low, high in (("lr", lr, 0.0, math.inf), ("beta1", beta1, 0.0, 1.0),
+                                   ("beta2", beta2, 0.0, 1.0), ("eps", eps, 0.0, math.inf),
+                                   ("weight_decay", weight_decay, 0.0, math.inf)):
+        # NaN fails every comparison, so it is refused here too; betas must be < 1
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                or not (low <= value < high) or not math.isfinite(value)):
+            limits = "in [0, 1)" if high == 1.0 else "a finite number >= 0"
+            raise ValueError(f"adam_step: {name} must be {limits}, got {value!r}")
     step_size = lr / (1.0 - beta1 ** step)
     bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
     return param, grad, exp_avg, exp_avg_sq, step_size, bias2_sqrt
