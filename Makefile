@@ -42,7 +42,9 @@ browser:
 
 demo: $(STAMP) data graphviz browser
 	$(VENV)/bin/tinygrad-rep demo --out $(OUT)
-	-@$(PY) -m tinygrad_rep.instruments.screenshot $(OUT)/index.html $(OUT)/index.png
+	@# a screenshot beside each page (index, every run's report, the explorer) shows what it looks like
+	-@for f in $(OUT)/index.html $(OUT)/*/report.html $(OUT)/instruments/explorer.html; do \
+	  [ -f "$$f" ] && $(PY) -m tinygrad_rep.instruments.screenshot "$$f" "$${f%.html}.png"; done; true
 
 # PyTorch (CPU), for the optional parity tests: installed only from a wheel already on this machine,
 # never as a multi-GB download; without it those tests skip and say why.
