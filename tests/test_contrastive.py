@@ -306,3 +306,20 @@ def test_results_table_has_a_legend_and_a_reading_computed_from_it():
                               "untrained = ")
     metrics["labels"]["0.1"]["probe"]["accuracy"] = 0.88
     assert cmd.reading(metrics).endswith("level with the untrained encoder (pretraining did not help in this run)")
+
+
+def test_fashion_mnist_default_is_short_and_full_keeps_the_long_protocol():
+    from tinygrad_rep.cli import build_parser
+    from tinygrad_rep.commands.train import contrastive as cmd
+
+    def settings(*extra):
+        argv = ["train", "contrastive", "--data", "fashion-mnist", "--out", "x", *extra]
+        return cmd.settings(build_parser(argv).parse_args(argv))
+
+    short, full = settings(), settings("--full")
+    assert (short["epochs"], short["finetune"], short["autoencoder_epochs"]) == (8, False, 2)
+    assert (full["epochs"], full["finetune"], full["autoencoder_epochs"]) == (30, True, None)
+    assert settings("--full", "--epochs", "5")["epochs"] == 5  # an explicit option still wins
+    digits = cmd.settings(build_parser(["train", "contrastive", "--out", "x", "--full"]).parse_args(
+        ["train", "contrastive", "--out", "x", "--full"]))
+    assert (digits["epochs"], digits["finetune"]) == (80, True)  # digits' default is already the full protocol

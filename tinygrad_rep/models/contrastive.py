@@ -68,12 +68,17 @@ IMAGE_SHAPES, CLASS_NAMES = datasets.IMAGE_SHAPES, datasets.CLASS_NAMES
 DEFAULTS = {
     "digits": dict(encoder="mlp", hidden=(256,), channels=(16, 32), dim=128, proj_hidden=128, proj_dim=64,
                    epochs=80, batch_size=128, temperature=0.5, lr=1e-3, warmup_epochs=2, weight_decay=0.0,
-                   label_fraction=0.1, probe_steps=500, finetune_steps=600, finetune_steps_all=1000),
+                   label_fraction=0.1, probe_steps=500, finetune_steps=600, finetune_steps_all=1000,
+                   finetune=True, autoencoder_epochs=None),
+    # the default Fashion-MNIST run is short (training and evaluation within minutes on two cores:
+    # fewer epochs, no fine-tuning of the conv encoder, a short autoencoder); FULL keeps the long protocol
     "fashion-mnist": dict(encoder="conv", hidden=(1024,), channels=(16, 32), dim=256, proj_hidden=(256, 256),
-                          proj_dim=64, epochs=30, batch_size=256, temperature=0.5, lr=1e-3, warmup_epochs=1,
+                          proj_dim=64, epochs=8, batch_size=256, temperature=0.5, lr=1e-3, warmup_epochs=1,
                           weight_decay=0.0, label_fraction=0.01, probe_steps=500, finetune_steps=600,
-                          finetune_steps_all=1000),
+                          finetune_steps_all=1000, finetune=False, autoencoder_epochs=2),
 }
+# `--full`: the long protocol, overriding DEFAULTS (autoencoder_epochs None = SimCLR's epochs)
+FULL = {"digits": {}, "fashion-mnist": dict(epochs=30, finetune=True, autoencoder_epochs=None)}
 
 
 # ---------------------------------------------------------------------------------------- model

@@ -23,7 +23,8 @@ def add_arguments(parser):
     """Options of `tinygrad-rep train contrastive` (None = the data set's default)."""
     parser.add_argument("--data", default="digits", choices=sorted(datasets.KNOWN), help="data set (default digits)")
     parser.add_argument("--data-path", default=None, help="folder with the data set's files")
-    parser.add_argument("--epochs", type=int, default=None, help="SimCLR epochs (digits 80, fashion-mnist 30)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="SimCLR epochs (digits 80, fashion-mnist 8; with --full 30)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="images per batch; each gives two views (digits 128, fashion-mnist 256)")
     parser.add_argument("--temperature", type=float, default=None, help="NT-Xent temperature (default 0.5)")
@@ -54,11 +55,14 @@ def add_arguments(parser):
                         help="autoencoder codes to compare with: 'train' (train one of the same architecture "
                              "and dimension, default), 'none', or a folder saved by `train autoencoder`")
     parser.add_argument("--autoencoder-epochs", type=int, default=None,
-                        help="epochs of the autoencoder trained for the comparison (default: SimCLR's epochs)")
+                        help="epochs of the autoencoder trained for the comparison (default: SimCLR's epochs; fashion-mnist 2 unless --full)")
     parser.add_argument("--probe-steps", type=int, default=None, help="optimizer steps of each linear probe (default 500)")
     parser.add_argument("--finetune-steps", type=int, default=None,
                         help="optimizer steps of fine-tuning and from-scratch training on the small budget "
                              "(default 600; with all labels: 1000)")
+    parser.add_argument("--full", action="store_true",
+                        help="the long protocol: fashion-mnist 30 epochs with fine-tuning and an autoencoder "
+                             "trained as long as SimCLR (the default fashion-mnist run is 8 epochs, probes only)")
     parser.add_argument("--no-finetune", action="store_true", help="skip fine-tuning and from-scratch training")
     parser.add_argument("--no-eval", action="store_true", help="train and save only: no evaluation table")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -69,6 +73,8 @@ def add_arguments(parser):
 def settings(args):
     """The run's settings: the data set's defaults overridden by the options given, all checked."""
     d = dict(cl.DEFAULTS[args.data])
+    if getattr(args, "full", False):
+        d.update(cl.FULL[args.data])
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "temperature": args.temperature,
              "dim": args.dim, "proj_dim": args.proj_dim, "lr": args.lr, "warmup_epochs": args.warmup_epochs,
              "weight_decay": args.weight_decay, "label_fraction": args.label_fraction,
@@ -147,13 +153,14 @@ def run(args):
             if args.autoencoder == "none":
                 ae = None
             elif args.autoencoder == "train":
-                ae = {"epochs": args.autoencoder_epochs or s["epochs"], "batch_size": s["batch_size"]}
+                ae = {"epochs": args.autoencoder_epochs or s["autoencoder_epochs"] or s["epochs"],
+                      "batch_size": s["batch_size"]}
             else:
                 ae = args.autoencoder
             t0 = time.perf_counter()
             table, zte = cl.evaluate(model, x_train, y_train, x_test, y_test, s["label_fraction"], args.label_draws,
                                      probe_steps=s["probe_steps"], finetune_steps=s["finetune_steps"],
-                                     finetune_steps_all=s["finetune_steps_all"], finetune=not args.no_finetune,
+                                     finetune_steps_all=s["finetune_steps_all"], finetune=s["finetune"] and not args.no_finetune,
                                      autoencoder=ae, seed=args.seed, progress=not args.quiet)
             metrics.update(table)
             metrics["eval_seconds"] = time.perf_counter() - t0

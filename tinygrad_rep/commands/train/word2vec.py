@@ -21,11 +21,20 @@ from .. import options
 from . import common
 
 
+def default_corpus():
+    """The largest named corpus present in the data cache ("sotu" if none is: its loader then says
+    how to get it)."""
+    present = [(p.stat().st_size, name) for name, file in text.CORPORA.items()
+               if (p := text.cache_dir() / file).is_file()]
+    return max(present)[1] if present else "sotu"
+
+
 def add_arguments(parser):
     """Options of `tinygrad-rep train word2vec`."""
     d = w2v.Word2VecConfig()
-    parser.add_argument("--corpus", default="sotu", help="a text file, or 'sotu' / 'prose' from the data "
-                        "cache (one sentence per line; default: sotu)")
+    parser.add_argument("--corpus", default=None, help="a text file, or 'sotu' / 'prose' from the data "
+                        "cache (one sentence per line; default: the largest named corpus in the cache, "
+                        "prose after `make data`)")
     parser.add_argument("--dim", type=int, default=d.dim, help=f"vector size (default {d.dim})")
     parser.add_argument("--window", type=int, default=d.window, help=f"largest context distance (default {d.window})")
     parser.add_argument("--negative", type=int, default=d.negative, help=f"negatives per pair (default {d.negative})")
@@ -107,7 +116,7 @@ def run(args):
     w2v.set_threads(args.threads)
     out = Path(options.output_folder(args.out))
     t0 = time.perf_counter()
-    corpus = text.load_corpus(args.corpus, max_words=args.max_words)
+    corpus = text.load_corpus(args.corpus or default_corpus(), max_words=args.max_words)
     print(f"word2vec: {config.objective} skip-gram on {corpus.path} (dim {config.dim}, window "
           f"{config.window}, negative {config.negative}, min_count {config.min_count}, sample "
           f"{config.sample}, {config.epochs} epochs, batch {config.batch_size}, seed {config.seed}; "
@@ -149,12 +158,15 @@ def run(args):
               f"{_fmt(rec['final_loss'])}; whole run {seconds:.1f} s")
         if evaluation is not None:
             an = rec["analogy"]
-            print(f"  analogy accuracy {_fmt(an['accuracy'])} (semantic {_fmt(an['semantic'])}, syntactic "
-                  f"{_fmt(an['syntactic'])}) on {an['covered']}/{an['total']} questions "
-                  f"({_fmt(an['coverage'], '.1%')} covered)")
-            print(f"  WordSim-353 Spearman {_fmt(rec['wordsim353'])} ({_fmt(rec['wordsim353_coverage'], '.1%')} "
-                  f"of pairs covered); SimLex-999 {_fmt(rec['simlex999'])} "
-                  f"({_fmt(rec['simlex999_coverage'], '.1%')})")
+            print(f"  analogy accuracy {_fmt(an['accuracy'])}: the share of Google analogy questions "
+                  "a : b :: c : d answered d (the nearest word to b - a + c, a, b, c excluded), over the "
+                  f"{an['covered']}/{an['total']} questions whose four words are in the vocabulary "
+                  f"({_fmt(an['coverage'], '.1%')} covered); semantic (capitals, family...) "
+                  f"{_fmt(an['semantic'])}, syntactic (plurals, tenses...) {_fmt(an['syntactic'])}")
+            print(f"  word similarity, Spearman rank correlation of cosine similarity with human ratings "
+                  f"(1 = same order, 0 = none): WordSim-353 {_fmt(rec['wordsim353'])} "
+                  f"({_fmt(rec['wordsim353_coverage'], '.1%')} of pairs covered), SimLex-999 "
+                  f"{_fmt(rec['simlex999'])} ({_fmt(rec['simlex999_coverage'], '.1%')} covered)")
         print(f"  wrote {out}/: vectors.txt, model.json, vocab.txt, weights.npz, metrics.json"
               + (f", {plot.name}" if drawn is not None else "") + (", loss.png" if loss_plot else "")
               + ", report.html")
