@@ -74,7 +74,7 @@ def save_scatter(path, points, labels, title="", class_names=None, max_points=50
     ax.set_title(title)
     ax.set_xlabel("component 1")
     ax.set_ylabel("component 2")
-    ax.legend(markerscale=3, fontsize=8, loc="best", ncol=2 if len(np.unique(labels)) > 5 else 1)
+    ax.legend(title="class (true label)", title_fontsize=8, markerscale=3, fontsize=8, loc="best", ncol=2 if len(np.unique(labels)) > 5 else 1)
     fig.tight_layout()
     return _save_figure(plt, fig, path)
 

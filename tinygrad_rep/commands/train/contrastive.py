@@ -139,8 +139,9 @@ def run(args):
         batch = batch[np.argsort(y_test[batch], kind="stable")]  # grouped by class: blocks show classes
         sim = cl.similarity_matrix(model, x_test[batch], augmenter, rng)
         plots.save_similarity_png(os.path.join(out, "similarity.png"), sim,
-                                  title=f"projections of {len(batch)} test images x 2 views\n(positives on the "
-                                        "off-diagonals; images grouped by class)")
+                                  title=f"SimCLR projections of {len(batch)} test images x 2 views\n"
+                                        "(positive pairs: diagonals of the off-diagonal blocks;\n"
+                                        "images grouped by class)")
         files += ["augmentations.png", "similarity.png"]
         if plots.save_loss_png(os.path.join(out, "loss.png"), fit["epoch_losses"], f"SimCLR on {args.data}", loss_name):
             files.append("loss.png")
