@@ -113,6 +113,11 @@ def famous(wv):
     return out
 
 
+def _pct(x, digits=1):
+    """A share as a percentage; n/a when no question was covered (there is nothing to score)."""
+    return "n/a" if x is None else f"{100 * x:.{digits}f}"
+
+
 def plot(rows, path, corpus, epochs):
     """Analogy accuracy (left) and analogy coverage (right) against corpus size, both libraries."""
     import matplotlib
@@ -125,7 +130,7 @@ def plot(rows, path, corpus, epochs):
         if not rs:
             continue
         x = [r["words"] for r in rs]
-        ax1.plot(x, [100 * (r["analogy"] or 0) for r in rs], style, label=name)
+        ax1.plot(x, [np.nan if r["analogy"] is None else 100 * r["analogy"] for r in rs], style, label=name)
         ax2.plot(x, [100 * r["analogy_covered"] / r["analogy_total"] for r in rs], style, label=name)
     sizes = sorted({r["words"] for r in rows})
     for ax, ylabel, title in ((ax1, "analogy accuracy (% of covered questions)", "Accuracy"),
@@ -197,7 +202,7 @@ def main(argv=None):
             r["words"] = words
             rows.append(r)
             print(f"  {words:>9,} words  {name:<12} vocab {r['vocab_size']:>6,}  analogy "
-                  f"{100 * (r['analogy'] or 0):5.2f}% of {r['analogy_covered']:>5}/{r['analogy_total']}  "
+                  f"{_pct(r['analogy'], 2):>5}% of {r['analogy_covered']:>5}/{r['analogy_total']}  "
                   f"WordSim-353 {r['wordsim353'] if r['wordsim353'] is None else round(r['wordsim353'], 3)}  "
                   f"({r['seconds']:.0f} s)", flush=True)
             if n == sizes[-1]:
@@ -207,8 +212,7 @@ def main(argv=None):
               "syntactic %", "WordSim-353", "seconds"]
     table = [[f"{r['words']:,}", r["name"], f"{r['vocab_size']:,}",
               f"{r['analogy_covered']:,} / {r['analogy_total']:,}",
-              f"{100 * (r['analogy'] or 0):.1f}", f"{100 * (r['semantic'] or 0):.1f}",
-              f"{100 * (r['syntactic'] or 0):.1f}",
+              _pct(r["analogy"]), _pct(r["semantic"]), _pct(r["syntactic"]),
               "n/a" if r["wordsim353"] is None else f"{r['wordsim353']:.3f}", f"{r['seconds']:.0f}"]
              for r in rows]
     out = Path(args.out)
