@@ -394,6 +394,18 @@ def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
     return W_in, W_out, inputs, targets, float(lr), losses, np.empty(T + d, W_in.dtype), n, T, d
 
 
+_INF = math.inf
+
+
+def _refuse_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay):
+    for name, value, high in (("lr", lr, _INF), ("beta1", beta1, 1.0), ("beta2", beta2, 1.0),
+                              ("eps", eps, _INF), ("weight_decay", weight_decay, _INF)):
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                or not 0.0 <= value < high):
+            limits = "in [0, 1)" if high == 1.0 else "a finite number >= 0"
+            raise ValueError(f"adam_step: {name} must be {limits}, got {value!r}")
+
+
 def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
     """Checks shared by every backend's adam_step -> param, grad, exp_avg, exp_avg_sq,
     step_size, bias2_sqrt.
@@ -419,14 +431,13 @@ def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
         grad = apart(out, grad)
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"adam_step: step must be an int >= 1 (the count including this step), got {step!r}")
-    for name, value, low, high in (("lr", lr, 0.0, math.inf), ("beta1", beta1, 0.0, 1.0),
-                                   ("beta2", beta2, 0.0, 1.0), ("eps", eps, 0.0, math.inf),
-                                   ("weight_decay", weight_decay, 0.0, math.inf)):
-        # NaN fails every comparison, so it is refused here too; betas must be < 1
-        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
-                or not (low <= value < high) or not math.isfinite(value)):
-            limits = "in [0, 1)" if high == 1.0 else "a finite number >= 0"
-            raise ValueError(f"adam_step: {name} must be {limits}, got {value!r}")
+    try:  # one chained test per step (NaN fails every comparison); the loop below names the culprit
+        fine = 0.0 <= lr < _INF and 0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0 and 0.0 <= eps < _INF \
+            and 0.0 <= weight_decay < _INF
+    except TypeError:
+        fine = False
+    if not fine:
+        _refuse_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay)
     step_size = lr / (1.0 - beta1 ** step)
     bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
     return param, grad, exp_avg, exp_avg_sq, step_size, bias2_sqrt
