@@ -2,19 +2,15 @@
 bugs (wrong sign, 0.1% scale, one wrong element, wrong only under broadcasting, wrong only at a
 kink, a backward that cannot be differentiated), accepts correct ops at their kinks, and passes
 every op of the library, found from the ops themselves, in full and fast mode on every backend."""
-import importlib
-import inspect
-import pkgutil
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 
 import tinygrad_rep as tr
-import tinygrad_rep.ops as ops
 from tinygrad_rep import Tensor
-from tinygrad_rep.ops import conv as conv_ops, sgns as sgns_ops
 from tinygrad_rep.testing import check_op, strategies as trst
+from tinygrad_rep.testing.op_cases import library_ops, op_cases, op_inputs
 
 BACKENDS = ["numpy", "pybind11", "cffi"]
 
@@ -35,113 +31,20 @@ def _away(shape, seed=0, lo=0.2, hi=2.0):
 
 # ---------------------------------------------------------------- every op of the library
 
-def library_ops():
-    """Every Function subclass defined in a module of tinygrad_rep.ops, as "module.Class"."""
-    found = {}
-    for info in pkgutil.walk_packages(ops.__path__, ops.__name__ + "."):
-        mod = importlib.import_module(info.name)
-        for name, cls in vars(mod).items():
-            if inspect.isclass(cls) and issubclass(cls, tr.Function) and cls.__module__ == mod.__name__:
-                found[f"{mod.__name__.rsplit('.', 1)[1]}.{name}"] = cls
-    return found
-
-
-def _ce_grad(logits, g, targets):
-    # CrossEntropyGrad takes the softmax as a constant argument: compute it from the (perturbed)
-    # logits, as CrossEntropy's backward does, so forward and backward describe one function
-    p = np.exp(logits.data - logits.data.max(-1, keepdims=True))
-    return ops.CrossEntropyGrad.apply(logits, g, probs=p / p.sum(-1, keepdims=True), targets=targets)
-
-
-_IDX = np.array([0, 2, 2, 4, 1, 2])
-_TARGETS = np.array([1, 0, 3])
-_Z0 = Tensor(np.array(0.0))
-
-# "module.Class" -> (fn, list of input arrays (all require grad)); each fn reaches that class
-CASES = {
-    "elementwise.Add": (lambda a, b: ops.Add.apply(a, b), [(3, 4), (4,)]),
-    "elementwise.Sub": (lambda a, b: ops.Sub.apply(a, b), [(3, 1), (1, 4)]),
-    "elementwise.Mul": (lambda a, b: ops.Mul.apply(a, b), [(2, 3, 4), (3, 1)]),
-    "elementwise.Div": (lambda a, b: ops.Div.apply(a, b), [(3, 4), "away:(4,)"]),
-    "elementwise.Neg": (lambda a: ops.Neg.apply(a), [(3, 4)]),
-    "elementwise.Pow": (lambda a: ops.Pow.apply(a, p=2.5), ["pos:(3, 4)"]),
-    "elementwise.Exp": (lambda a: ops.Exp.apply(a), [(3, 4)]),
-    "elementwise.Log": (lambda a: ops.Log.apply(a), ["pos:(3, 4)"]),
-    "elementwise.Sqrt": (lambda a: ops.Sqrt.apply(a), ["pos:(3, 4)"]),
-    "elementwise.Sigmoid": (lambda a: ops.Sigmoid.apply(a), [(3, 4)]),
-    "elementwise.LogSigmoid": (lambda a: ops.LogSigmoid.apply(a), [(3, 4)]),
-    "elementwise.Tanh": (lambda a: ops.Tanh.apply(a), [(3, 4)]),
-    "elementwise.Abs": (lambda a: ops.Abs.apply(a), ["away:(3, 4)"]),
-    "elementwise.Clamp": (lambda a: ops.Clamp.apply(a, lo=-0.1, hi=0.1), ["away:(3, 4)"]),
-    "reduce.Sum": (lambda a: a.sum(axis=1), [(3, 4, 2)]),
-    "reduce.Max": (lambda a: a.max(axis=-1), ["distinct:(3, 5)"]),
-    "reduce.LogSumExp": (lambda a: a.logsumexp(axis=0, keepdims=True), [(3, 4)]),
-    "reduce.Norm": (lambda a: a.norm(axis=1), ["away:(3, 4)"]),
-    "movement.Reshape": (lambda a: a.reshape(4, 3), [(3, 4)]),
-    "movement.Transpose": (lambda a: a.transpose(2, 0, 1), [(2, 3, 4)]),
-    "movement.Expand": (lambda a: a.expand(2, 3, 4), [(3, 1)]),
-    "movement.Cast": (lambda a: a.astype(np.float64), ["f32:(3, 4)"]),
-    "movement.Getitem": (lambda a: a[_IDX % 3, 1:], [(3, 4)]),
-    "movement.IndexAdd": (lambda g: ops.IndexAdd.apply(g, index=_IDX, shape=(5, 3)), [(6, 3)]),
-    "movement.Concat": (lambda a, b: tr.concat([a, b], axis=1), [(3, 2), (3, 4)]),
-    "matmul.MatMul": (lambda a, b: a @ b, [(2, 3, 4), (4, 5)]),
-    "matmul.SelfMaskedGram": (lambda z: ops.SelfMaskedGram.apply(z, _Z0, scale=0.5), [(4, 3)]),
-    "nn.ReLU": (lambda a: a.relu(), ["away:(3, 4)"]),
-    "nn.ReLUGrad": (lambda x, g: ops.ReLUGrad.apply(x, g), ["away:(3, 4)", (3, 4)]),
-    "nn.Softmax": (lambda a: a.softmax(-1), [(3, 4)]),
-    "nn.SoftmaxGrad": (lambda y, g: ops.SoftmaxGrad.apply(y, g), [(3, 4), (3, 4)]),
-    "nn.LogSoftmax": (lambda a: a.log_softmax(-1), [(3, 4)]),
-    "nn.LogSoftmaxGrad": (lambda y, g: ops.LogSoftmaxGrad.apply(y, g), [(3, 4), (3, 4)]),
-    "nn.CrossEntropy": (lambda a: ops.CrossEntropy.apply(a, targets=_TARGETS), [(3, 4)]),
-    "nn.CrossEntropyGrad": (lambda a, g: _ce_grad(a, g, _TARGETS), [(3, 4), ()]),
-    "nn.Gather": (lambda w: ops.Gather.apply(w, indices=_IDX), [(5, 3)]),
-    "nn.ScatterAdd": (lambda g: ops.ScatterAdd.apply(g, indices=_IDX, rows=5), [(6, 3)]),
-    "nn.MSELoss": (lambda a, b: ops.MSELoss.apply(a, b), [(3, 4), (3, 4)]),
-    "conv.Im2Col": (lambda x: conv_ops.Im2Col.apply(x, kernel=(2, 2), stride=1, padding=1), [(2, 3, 3, 2)]),
-    "conv.Col2Im": (lambda c: conv_ops.Col2Im.apply(c, shape=(1, 3, 3, 2), kernel=(2, 2), stride=1, padding=0),
-                    [(4, 8)]),
-    "sgns.SGNSLoss": (lambda c, t: sgns_ops.SGNSLoss.apply(c, t), [(3, 4), (3, 3, 4)]),
-    "sgns.SGNSPairs": (lambda wi, wo: sgns_ops.SGNSPairs.apply(wi, wo, inputs=np.array([0, 2, 2]),
-                                                               targets=np.array([[1, 3], [0, 0], [3, 2]])),
-                       [(4, 3), (4, 3)]),
-}
-
-
-def _inputs(spec, seed):
-    out = []
-    for k, s in enumerate(spec):
-        kind, shape = ("plain", s) if isinstance(s, tuple) else (s.split(":")[0], eval(s.split(":")[1]))
-        r = _rng(seed + k)
-        if kind == "plain":
-            a = r.uniform(-1.5, 1.5, shape)
-        elif kind == "pos":
-            a = r.uniform(0.3, 2.0, shape)
-        elif kind == "away":
-            a = _away(shape, seed + k)
-        elif kind == "distinct":
-            a = r.permutation(np.arange(int(np.prod(shape)), dtype=np.float64)).reshape(shape) * 0.3
-        elif kind == "f32":
-            a = r.uniform(-1.5, 1.5, shape).astype(np.float32)
-        out.append(Tensor(a, requires_grad=True))
-    return out
+# the library's table of one gradient case per op (also what `tinygrad-rep gradcheck` checks)
+CASES = op_cases()
+_inputs = op_inputs
 
 
 def _graph_classes(t):
-    seen, stack, names = set(), [t], set()
-    while stack:
-        n = stack.pop()
-        if id(n) in seen or n.grad_fn is None:
-            continue
-        seen.add(id(n))
-        names.add(type(n.grad_fn))
-        stack.extend(n.grad_fn.inputs)
-    return names
+    return {type(n.grad_fn) for n in tr.autograd.topological_order([t], follow=lambda n: True)
+            if n.grad_fn is not None}
 
 
 def test_every_op_of_the_library_has_a_case():
     found = library_ops()
     missing = sorted(set(found) - set(CASES))
-    assert not missing, f"ops without a gradient case in tests/test_kit.py CASES: {missing}"
+    assert not missing, f"ops without a gradient case in tinygrad_rep/testing/op_cases.py: {missing}"
     assert sorted(set(CASES) - set(found)) == []
     for name, (fn, spec) in CASES.items():  # each case really reaches its op
         assert found[name] in _graph_classes(fn(*_inputs(spec, 0))), name
