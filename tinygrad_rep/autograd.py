@@ -176,6 +176,7 @@ class Function:
 
     @property
     def name(self):
+        """The op's name: its class name (e.g. "MatMul")."""
         return type(self).__name__
 
     @staticmethod

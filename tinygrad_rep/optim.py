@@ -300,9 +300,11 @@ class LRScheduler:
         self._apply()
 
     def factor(self, epoch, base_lr):
+        """The multiplier of the initial learning rate after `epoch` steps of the scheduler."""
         raise NotImplementedError
 
     def lr_at(self, epoch, base_lr):
+        """The learning rate of each parameter group after `epoch` steps."""
         return base_lr * self.factor(epoch, base_lr)
 
     def _apply(self):
@@ -319,9 +321,11 @@ class LRScheduler:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self):
+        """The scheduler's state (step count and settings), for checkpoints."""
         return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
 
     def load_state_dict(self, state):
+        """Restore a state from state_dict() (e.g. when resuming a run)."""
         self.last_epoch, self.base_lrs = state["last_epoch"], list(state["base_lrs"])
         self._apply()
 
@@ -336,6 +340,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def factor(self, epoch, base_lr):
+        """The multiplier of the initial learning rate after `epoch` steps of the scheduler."""
         return self.gamma ** (epoch // self.step_size)
 
 
@@ -350,6 +355,7 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer)
 
     def factor(self, epoch, base_lr):
+        """The multiplier of the initial learning rate after `epoch` steps of the scheduler."""
         frac = min(epoch, self.total_iters) / self.total_iters
         return self.start_factor + (self.end_factor - self.start_factor) * frac
 
@@ -367,6 +373,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, epoch, base_lr):
+        """The learning rate of each parameter group after `epoch` steps."""
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
 
 
@@ -378,4 +385,5 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer)
 
     def factor(self, epoch, base_lr):
+        """The multiplier of the initial learning rate after `epoch` steps of the scheduler."""
         return self.lr_lambda(epoch)

@@ -42,10 +42,12 @@ class OpStats:
 
     @property
     def seconds(self):
+        """Wall time of the op's forward and backward calls, in seconds."""
         return self.forward_seconds + self.backward_seconds
 
     @property
     def kernel_seconds(self):
+        """Time spent inside backend kernels, in seconds."""
         return self.forward_kernel_seconds + self.backward_kernel_seconds
 
     @property
@@ -55,20 +57,24 @@ class OpStats:
 
     @property
     def flops(self):
+        """Floating-point operations counted for the op (None when unknown)."""
         if self.forward_flops is None or self.backward_flops is None:
             return None
         return self.forward_flops + self.backward_flops
 
     @property
     def bytes(self):
+        """Bytes the op's kernels read and wrote (estimated)."""
         return self.forward_bytes + self.backward_bytes
 
     @property
     def gflops_per_second(self):
+        """flops / seconds, in GFLOP/s (None when unknown)."""
         f = self.flops
         return None if f is None or self.seconds <= 0 else f / self.seconds / 1e9
 
     def to_dict(self):
+        """The numbers as a JSON-ready dict."""
         d = {k: getattr(self, k) for k in self.__slots__}
         d.update(seconds=self.seconds, kernel_seconds=self.kernel_seconds,
                  other_seconds=self.other_seconds, flops=self.flops,
@@ -225,10 +231,12 @@ class Profile(Observer):
     # ---- results ----
     @property
     def op_seconds(self):
+        """Total time spent in ops (forward and backward), in seconds."""
         return sum(r.seconds for r in self.stats.values())
 
     @property
     def kernel_seconds(self):
+        """Time spent inside backend kernels, in seconds."""
         return sum(k[1] for k in self.kernels.values())
 
     @property
@@ -290,6 +298,7 @@ class Profile(Observer):
         return f"<Profile: {len(self.stats)} ops, {self.wall_seconds * 1e3:.3f} ms>"
 
     def to_dict(self):
+        """The numbers as a JSON-ready dict."""
         return {"backend": self.backend, "wall_seconds": self.wall_seconds,
                 "op_seconds": self.op_seconds, "kernel_seconds": self.kernel_seconds,
                 "overhead_seconds": self.overhead_seconds,

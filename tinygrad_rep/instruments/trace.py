@@ -141,6 +141,7 @@ class TraceEntry:
         return f"{self.name} = {self.op}" if self.name else self.op
 
     def to_dict(self):
+        """The entries as a JSON-ready dict."""
         d = {"step": self.step, "op": self.op, "name": self.name, "node_id": self.node_id,
              "output_shape": list(self.output_shape), "dtype": self.dtype,
              "inputs": [dict(i, shape=list(i["shape"])) for i in self.inputs],
@@ -266,6 +267,7 @@ class Trace(Observer):
         return f"<Trace: {len(self.entries)} backward steps{', values kept' if self.keep_values else ''}>"
 
     def to_dict(self):
+        """The entries as a JSON-ready dict."""
         return {"columns": COLUMNS, "entries": [e.to_dict() for e in self.entries]}
 
     def to_json(self, path=None):

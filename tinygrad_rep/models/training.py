@@ -144,6 +144,7 @@ class Checkpoint:
         self.epoch = None  # the epoch after which the file on disk was written
 
     def exists(self):
+        """Whether a checkpoint file is there to resume from."""
         return os.path.isfile(self.path)
 
     def load(self):

@@ -33,6 +33,7 @@ class WordVectors:
 
     @property
     def dim(self):
+        """The vectors' dimension."""
         return self.vectors.shape[1]
 
     @property
