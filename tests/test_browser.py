@@ -311,3 +311,15 @@ def test_a_real_train_run_report_opens_cleanly(browser, tmp_path):
     shown = sorted(os.path.basename(s) for s in page.eval_on_selector_all("img", "els => els.map(e => e.src)"))
     assert shown == pngs and "reconstructions.png" in pngs
     assert page.locator("table").count() >= 2  # the results and the machine
+
+
+def test_metrics_whose_nested_dicts_lack_an_accuracy_still_make_a_page(tmp_path):
+    """word2vec's metrics.json nests dicts of other numbers (sections of the analogy set): the
+    page must still be written (it once raised KeyError: 'accuracy' at the end of a training run)."""
+    from tinygrad_rep.report_html import run_page
+    metrics = {"analogy": {"accuracy": 0.113, "covered": 10694,
+                           "sections": {"family": {"right": 113, "total": 306}, "capital": {"right": 20}}},
+               "wordsim353": 0.54, "groups": {"a": {"x": None}, "b": {"y": 1.0}}}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    page = open(run_page(str(tmp_path), "train word2vec")).read()
+    assert "0.113" in page and "10694" in page

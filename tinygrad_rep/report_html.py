@@ -215,8 +215,9 @@ def _cell_value(c):
     """A grid cell: a number, or the "accuracy" (else "mean") of a dict of results."""
     if isinstance(c, dict):
         for k in ("accuracy", "mean"):
-            if _scalar(c.get(k)):
-                return c[k]
+            v = c.get(k)
+            if v is not None and _scalar(v):
+                return v
         return None
     return c
 
