@@ -9,6 +9,7 @@ purpose:
     bench_models.py   training steps of the autoencoder and SimCLR beside PyTorch
     bench_word2vec.py word2vec words/s and quality beside gensim
     bench_gradcheck.py  full against fast gradcheck
+    bench_corpus_curve.py  word2vec analogy accuracy against corpus size, ours beside gensim
   measuring
     timing.py         interleaved rounds, medians, the thread CPU clock
     peers.py          the libraries compared: optional imports, thread counts, grad mode, environment
@@ -20,7 +21,7 @@ purpose:
     results.py        results.json read and written (atomically); the committed baseline
     values.py         ratios and table cells
     targets.py        the suites' targets evaluated
-    report.py         REPORT.md
+    report.py         REPORT.md (and the same as report.html)
     plots.py          PNG plots
     readme.py         the README's headline table
     compare.py        two runs compared, changes beyond the noise flagged
