@@ -74,21 +74,12 @@ def first_words(sentences, n):
 def analogy_answers(wv, questions, batch=512):
     """For each question whose four words are known: (section, a, b, c, expected, answered), with
     the same 3CosAdd search as the evaluation (nearest unit vector to b - a + c, a b c excluded)."""
+    from tinygrad_rep.models.word2vec.evaluation import analogy_nearest
     known = [q for q in questions if all(w in wv.index for w in q[1:])]
-    out = []
     if not known:
-        return out
-    ids = np.array([[wv.index[w] for w in q[1:]] for q in known], dtype=np.int64)
-    u = wv.unit
-    for s in range(0, len(known), batch):
-        a, b, c, _ = ids[s:s + batch].T
-        scores = (u[b] - u[a] + u[c]) @ u.T
-        rows = np.arange(len(a))
-        for col in (a, b, c):
-            scores[rows, col] = -np.inf
-        for q, j in zip(known[s:s + batch], scores.argmax(axis=1)):
-            out.append((*q, wv.words[j]))
-    return out
+        return []
+    abc = np.array([[wv.index[w] for w in q[1:4]] for q in known], dtype=np.int64)
+    return [(*q, wv.words[j]) for q, j in zip(known, analogy_nearest(wv, abc, batch))]
 
 
 def examples(answers, per_section=2):

@@ -28,14 +28,7 @@ def analogy_accuracy(wv, questions=None, batch=512):
     correct = np.zeros(len(known), dtype=bool)
     if known:
         ids = np.array([[wv.index[w] for w in q[1:]] for q in known], dtype=np.int64)
-        u = wv.unit
-        for s in range(0, len(known), batch):
-            a, b, c, d = ids[s:s + batch].T
-            scores = (u[b] - u[a] + u[c]) @ u.T
-            rows = np.arange(len(a))
-            for col in (a, b, c):
-                scores[rows, col] = -np.inf
-            correct[s:s + batch] = scores.argmax(axis=1) == d
+        correct[:] = analogy_nearest(wv, ids[:, :3], batch) == ids[:, 3]
     for q, ok in zip(known, correct):
         per[q[0]][0] += int(ok)
         per[q[0]][1] += 1
@@ -55,6 +48,21 @@ def analogy_accuracy(wv, questions=None, batch=512):
     out["syntactic"] = summary(syn)
     out["sections"] = {s: summary([s]) for s in sections}
     return out
+
+
+def analogy_nearest(wv, abc, batch=512):
+    """3CosAdd: for each row (a, b, c) of word ids, the id of the unit vector nearest to
+    b - a + c, with a, b and c themselves excluded."""
+    u = wv.unit
+    found = np.empty(len(abc), dtype=np.int64)
+    for s in range(0, len(abc), batch):
+        a, b, c = abc[s:s + batch].T
+        scores = (u[b] - u[a] + u[c]) @ u.T
+        rows = np.arange(len(a))
+        for col in (a, b, c):
+            scores[rows, col] = -np.inf
+        found[s:s + batch] = scores.argmax(axis=1)
+    return found
 
 
 def similarity_correlation(wv, pairs="wordsim353"):
