@@ -4,78 +4,13 @@ import errno
 import json
 import os
 import stat
-import tempfile
 
 import numpy as np
 import pytest
 
 from tinygrad_rep import output
 
-
-class Injected(OSError):
-    """The failure the tests inject (an OSError, as a full disk or an I/O error would be)."""
-
-
-class _CountingFile:
-    """A file object whose write, flush and close count as operations of the injector."""
-
-    def __init__(self, f, tick):
-        self._f, self._tick = f, tick
-
-    def write(self, data):
-        self._tick("write")
-        return self._f.write(data)
-
-    def flush(self):
-        self._tick("flush")
-        return self._f.flush()
-
-    def close(self):
-        try:
-            self._tick("close")
-        finally:
-            self._f.close()
-
-    def fileno(self):
-        return self._f.fileno()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-
-class Injector:
-    """Counts the file-system operations of a block; with fail_at=k raises Injected at the k-th."""
-
-    def __init__(self, monkeypatch, fail_at=None):
-        self.count, self.fail_at, self.names = 0, fail_at, []
-        real = {}
-        for module, name in [(os, "open"), (os, "close"), (os, "fsync"), (os, "fchmod"), (os, "replace"),
-                             (os, "makedirs"), (tempfile, "mkstemp")]:
-            real[name] = getattr(module, name)
-            monkeypatch.setattr(module, name, self._wrap(name, real[name]))
-        real_fdopen = os.fdopen
-
-        def fdopen(*args, **kwargs):
-            self.tick("fdopen")
-            return _CountingFile(real_fdopen(*args, **kwargs), self.tick)
-        monkeypatch.setattr(os, "fdopen", fdopen)
-
-    def tick(self, name):
-        k = self.count
-        self.count += 1
-        self.names.append(name)
-        if k == self.fail_at:
-            raise Injected(errno.EIO, f"injected failure at operation {k} ({name})")
-
-    def _wrap(self, name, fn):
-        def wrapper(*args, **kwargs):
-            self.tick(name)
-            return fn(*args, **kwargs)
-        return wrapper
+from faults import Injected, Injector
 
 
 def _write_new(path):
