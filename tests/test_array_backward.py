@@ -38,6 +38,8 @@ CASES = {
     "SelfMaskedGram": (lambda r, dt: [_leaf(r, (6, 3), dt)],
                        lambda z: ops.SelfMaskedGram.apply(z, Tensor(np.array(0.0, z.dtype)), scale=2.0)),
     "ReLU": (lambda r, dt: [_leaf(r, (4, 5), dt)], lambda a: a.relu()),
+    "CrossEntropy": (lambda r, dt: [_leaf(r, (5, 4), dt)],
+                     lambda x: tr.functional.cross_entropy(x, np.array([0, 3, 1, 3, 2]))),
     "MSELoss": (lambda r, dt: [_leaf(r, (3, 4), dt), _leaf(r, (3, 4), dt)],
                 lambda a, b: ops.MSELoss.apply(a, b)),
     "SGNSLoss": (lambda r, dt: [_leaf(r, (4, 3), dt), _leaf(r, (4, 3, 3), dt)],

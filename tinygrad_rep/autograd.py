@@ -41,6 +41,8 @@ _thread_id = threading.get_ident
 # While observed, apply keeps its keyword arguments on ctx._params (for replaying the op).
 _observers = []
 _Tensor = None  # set by tensor.py (the class is defined there; this avoids an import cycle)
+_wrap = None     # tensor.py's Tensor._wrap, the internal constructor (one global lookup per op)
+_new = object.__new__
 
 
 class _GradMode:
@@ -139,7 +141,7 @@ class Function:
 
     def __init__(self, inputs):
         self.inputs = inputs
-        self.needs_input_grad = tuple([t.requires_grad for t in inputs])
+        self.needs_input_grad = _needs_grad(inputs)
 
     def save_for_backward(self, *arrays):
         """Keep arrays (inputs, the output, or intermediates) for backward."""
@@ -159,12 +161,12 @@ class Function:
     def saved_tensors(self):
         """The saved values as Tensors: linked inputs and the output are the graph's own tensors."""
         if not self._links:
-            return tuple(_Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in self._saved)
+            return tuple(_wrap(a) if isinstance(a, np.ndarray) else a for a in self._saved)
         out = self._out() if self._out is not None else None
         result = []
         for a, link in zip(self._saved, self._links):
             if link is None or (link is _OUTPUT and out is None):
-                result.append(_Tensor._wrap(np.asarray(a)) if isinstance(a, (np.ndarray, np.generic)) else a)
+                result.append(_wrap(np.asarray(a)) if isinstance(a, (np.ndarray, np.generic)) else a)
             else:
                 result.append(out if link is _OUTPUT else link[0])
         return tuple(result)
@@ -190,22 +192,33 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays and, when recording, link the result into the graph."""
-        for t in inputs:
-            if not isinstance(t, _Tensor):
-                raise TypeError(f"{cls.__name__}.apply: positional arguments must be Tensors, "
-                                f"got {type(t).__name__} (pass non-Tensor options as keywords)")
-        ctx = cls(inputs)
-        args = [t._data for t in inputs]
-        n = len(args)
-        if n == 2:
-            if args[0] is args[1]:
-                args[1] = args[1].view()
-        elif n > 2:
-            args = _distinct_arrays(args)
+        # The hot path of every op: no comprehension, no per-call list for one or two inputs,
+        # and the node made without calling __init__ (two Python calls fewer; same attributes).
+        ctx = _new(cls)
+        ctx.inputs = inputs
+        if len(inputs) == 2:
+            x, y = inputs
+            if not (isinstance(x, _Tensor) and isinstance(y, _Tensor)):
+                _refuse_non_tensors(cls, inputs)
+            a, b = x._data, y._data
+            args = (a, b) if a is not b else (a, b.view())
+            ctx.needs_input_grad = (x.requires_grad, y.requires_grad)
+        elif len(inputs) == 1:
+            x, = inputs
+            if not isinstance(x, _Tensor):
+                _refuse_non_tensors(cls, inputs)
+            args = (x._data,)
+            ctx.needs_input_grad = (x.requires_grad,)
+        else:
+            for t in inputs:
+                if not isinstance(t, _Tensor):
+                    _refuse_non_tensors(cls, inputs)
+            args = tuple(_distinct_arrays([t._data for t in inputs]))
+            ctx.needs_input_grad = _needs_grad(inputs)
         if _observers:
             return _apply_observed(cls, ctx, inputs, args, params)
         raw = cls.forward(ctx, *args, **params)
-        out = _Tensor._wrap(raw)
+        out = _wrap(raw)
         if ctx._dirty:
             _bump_dirty(ctx, args)
         if True in ctx.needs_input_grad and (not _disabled_in or _disabled_in.get(_thread_id(), True)):
@@ -213,9 +226,28 @@ class Function:
         return out
 
 
+def _needs_grad(inputs):
+    """needs_input_grad: whether each input requires grad (spelled out for the usual arities)."""
+    n = len(inputs)
+    if n == 1:
+        return (inputs[0].requires_grad,)
+    if n == 2:
+        return (inputs[0].requires_grad, inputs[1].requires_grad)
+    return tuple([t.requires_grad for t in inputs])
+
+
+def _refuse_non_tensors(cls, inputs):
+    for t in inputs:
+        if not isinstance(t, _Tensor):
+            raise TypeError(f"{cls.__name__}.apply: positional arguments must be Tensors, "
+                            f"got {type(t).__name__} (pass non-Tensor options as keywords)")
+
+
 def _distinct_arrays(args):
     """One distinct array object per input position (a view where two inputs share one array),
     so a saved array names exactly one input. (apply does the two-input case inline.)"""
+    if len(args) < 2:
+        return args
     seen = set()
     for i, a in enumerate(args):
         if id(a) in seen:
@@ -266,7 +298,7 @@ def _apply_observed(cls, ctx, inputs, args, params):
     t0 = time.perf_counter()
     raw = cls.forward(ctx, *args, **params)
     seconds = time.perf_counter() - t0
-    out = _Tensor._wrap(raw)
+    out = _wrap(raw)
     if ctx._dirty:
         _bump_dirty(ctx, args)
     if any(ctx.needs_input_grad) and _disabled_in.get(_thread_id(), True):
@@ -374,7 +406,7 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
     found = [None] * (0 if wanted is None else len(wanted))
     # owners of memory already given to a .grad in this pass, starting with the caller's gradients
     stored = {id(g._data if g._data.base is None else g._data.base) for g in root_grads}
-    wrap = _Tensor._wrap
+    wrap = _wrap
     with _GradMode(create_graph):
         for node in reversed(order):
             g = grads.pop(id(node), None)
@@ -449,7 +481,7 @@ def _fix_grad(ig, inp, ctx, plain):
         if type(a) is not np.ndarray:
             a = _as_grad_array(a, inp, f"{ctx.name}.backward")
     else:
-        a = ig if isinstance(ig, _Tensor) else _Tensor._wrap(_as_grad_array(ig, inp, f"{ctx.name}.backward"))
+        a = ig if isinstance(ig, _Tensor) else _wrap(_as_grad_array(ig, inp, f"{ctx.name}.backward"))
     want = inp._data
     if a.shape != want.shape:
         try:
@@ -463,7 +495,7 @@ def _fix_grad(ig, inp, ctx, plain):
 
 
 def _copy_grad(g):
-    return _Tensor._wrap(g._data.copy()) if not g.requires_grad else g * 1
+    return _wrap(g._data.copy()) if not g.requires_grad else g * 1
 
 
 def _accumulate_grad(node, g, plain, create_graph, stored):
@@ -473,16 +505,16 @@ def _accumulate_grad(node, g, plain, create_graph, stored):
     inputs of an Add, and slices of one gradient to the inputs of a concat."""
     if node.grad is not None:
         prev = node.grad
-        node.grad = prev + (_Tensor._wrap(g) if plain else g)
+        node.grad = prev + (_wrap(g) if plain else g)
         if not create_graph:
             node.grad = node.grad.detach()
     else:
-        gt = _Tensor._wrap(g) if plain else (g if create_graph else g.detach())
+        gt = _wrap(g) if plain else (g if create_graph else g.detach())
         a = gt._data
         owner = a if a.base is None else a.base
         data = node._data
         if id(owner) in stored or owner is data or owner is data.base:
-            gt = _Tensor._wrap(a.copy()) if not gt.requires_grad else gt * 1
+            gt = _wrap(a.copy()) if not gt.requires_grad else gt * 1
         node.grad = gt
     a = node.grad._data
     stored.add(id(a if a.base is None else a.base))
@@ -527,7 +559,7 @@ def _root_grad(output, g):
         if output.size != 1:
             raise ValueError(f"backward: a gradient is needed for a non-scalar output of shape "
                              f"{output.shape}; pass grad= with that shape")
-        return _Tensor._wrap(np.ones(output.shape, dtype=output.dtype))
+        return _wrap(np.ones(output.shape, dtype=output.dtype))
     g = g if isinstance(g, _Tensor) else _Tensor(np.asarray(g), dtype=output.dtype)
     if g.shape != output.shape:
         raise ValueError(f"backward: grad has shape {g.shape} but the output has shape {output.shape}")

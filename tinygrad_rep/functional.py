@@ -9,6 +9,8 @@ import numpy as np
 from . import ops
 from .tensor import Tensor, concat
 
+_max_reduce = np.maximum.reduce
+
 
 def _t(x, name):
     if isinstance(x, Tensor):
@@ -28,10 +30,12 @@ def _int_indices(x, name, upper):
     arr = x._data if isinstance(x, Tensor) else np.asarray(x)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() >= upper):
+    idx = arr.astype(np.int64, copy=False)
+    # one reduction checks both ends: seen as unsigned, a negative index is larger than any upper
+    if idx.size and _max_reduce(idx.view(np.uint64), axis=None) >= upper:
         bad = arr.min() if arr.min() < 0 else arr.max()
         raise IndexError(f"{name} contains {bad}, out of range [0, {upper})")
-    return arr.astype(np.int64, copy=False)
+    return idx
 
 
 def relu(x):
@@ -95,14 +99,16 @@ def cross_entropy(logits, targets):
 
     Runs the fused log-softmax + NLL kernel. A target outside [0, C) raises IndexError.
     """
-    logits = _t(logits, "cross_entropy")
-    if logits.ndim != 2:
+    logits = logits if isinstance(logits, Tensor) else _t(logits, "cross_entropy")
+    shape = logits._data.shape
+    if len(shape) != 2:
         raise ValueError(f"cross_entropy: logits must be 2-D (batch, classes), got shape {logits.shape}")
-    logits._float("cross_entropy")
-    t = _int_indices(targets, "cross_entropy: targets", logits.shape[1])
-    if t.shape != (logits.shape[0],):
-        raise ValueError(f"cross_entropy: targets must have shape ({logits.shape[0]},), got {t.shape}")
-    return ops.CrossEntropy.apply(logits, targets=np.ascontiguousarray(t))
+    if logits._data.dtype.kind != "f":
+        logits._float("cross_entropy")
+    t = _int_indices(targets, "cross_entropy: targets", shape[1])
+    if t.shape != shape[:1]:
+        raise ValueError(f"cross_entropy: targets must have shape ({shape[0]},), got {t.shape}")
+    return ops.CrossEntropy.apply(logits, targets=t)  # forward keeps a contiguous copy of t
 
 
 def embedding(weight, indices):

@@ -9,6 +9,8 @@ import numpy as np
 from ..autograd import Function
 from .. import backend
 
+_add_reduce = np.add.reduce
+
 
 class ReLU(Function):
     """y = max(x, 0);  dy/dx = 1 where x > 0, else 0"""
@@ -110,12 +112,19 @@ class CrossEntropy(Function):
         losses, probs = backend.current().cross_entropy_forward(logits, targets)
         ctx.targets, ctx.probs = targets, probs
         ctx.save_for_backward(logits)
-        return np.asarray(losses.mean() if len(losses) else np.nan, dtype=logits.dtype)
+        B = len(losses)
+        # the mean as ndarray.mean computes it (a float sum, then one division), without the
+        # Python layer around it
+        return np.asarray(_add_reduce(losses) / B if B else np.nan, dtype=logits.dtype)
 
     @staticmethod
     def backward(ctx, g):
         logits, = ctx.saved_tensors
         return CrossEntropyGrad.apply(logits, g, probs=ctx.probs, targets=ctx.targets)
+
+    @staticmethod
+    def array_backward(ctx, g):  # CrossEntropyGrad's kernel without the op object
+        return _cross_entropy_grad(ctx.probs, ctx.targets, g)
 
 
 class CrossEntropyGrad(Function):
@@ -125,8 +134,7 @@ class CrossEntropyGrad(Function):
     def forward(ctx, logits, g, probs=None, targets=None):
         ctx.probs, ctx.targets = probs, targets
         ctx.save_for_backward(g)
-        B = max(len(targets), 1)
-        return backend.current().cross_entropy_backward(probs, targets, np.full(len(targets), g / B, dtype=probs.dtype))
+        return _cross_entropy_grad(probs, targets, g)
 
     @staticmethod
     def backward(ctx, h):
@@ -141,6 +149,12 @@ class CrossEntropyGrad(Function):
             onehot[np.arange(len(ctx.targets)), ctx.targets] = 1
             dg = (h * ((ctx.probs - onehot) / B)).sum()
         return dx, dg
+
+
+def _cross_entropy_grad(probs, targets, g):
+    """(probs - onehot(targets)) * g / B through the kernel (g: the loss's 0-d gradient)."""
+    B = max(len(targets), 1)
+    return backend.current().cross_entropy_backward(probs, targets, np.full(len(targets), g / B, dtype=probs.dtype))
 
 
 class Gather(Function):
