@@ -29,6 +29,7 @@ def _leaf(rng, shape, dtype, positive=False):
 
 # name -> (leaves factory(rng, dtype), apply(leaves) -> output Tensor)
 CASES = {
+    "Add": (lambda r, dt: [_leaf(r, (3, 4), dt), _leaf(r, (4,), dt)], lambda a, b: a + b),
     "Sub": (lambda r, dt: [_leaf(r, (3, 4), dt), _leaf(r, (4,), dt)], lambda a, b: a - b),
     "Mul": (lambda r, dt: [_leaf(r, (3, 4), dt), _leaf(r, (3, 1), dt)], lambda a, b: a * b),
     "Neg": (lambda r, dt: [_leaf(r, (5,), dt)], lambda a: -a),

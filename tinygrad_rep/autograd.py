@@ -43,6 +43,7 @@ _observers = []
 _Tensor = None  # set by tensor.py (the class is defined there; this avoids an import cycle)
 _wrap = None     # tensor.py's Tensor._wrap, the internal constructor (one global lookup per op)
 _new = object.__new__
+_add_reduce = np.add.reduce
 
 
 class _GradMode:
@@ -217,7 +218,16 @@ class Function:
             ctx.needs_input_grad = _needs_grad(inputs)
         if _observers:
             return _apply_observed(cls, ctx, inputs, args, params)
-        raw = cls.forward(ctx, *args, **params)
+        # a call with a fixed argument count runs forward in this interpreter frame loop; a
+        # call with *args/**params goes through the C call path (about twice the cost)
+        if params:
+            raw = cls.forward(ctx, *args, **params)
+        elif len(args) == 2:
+            raw = cls.forward(ctx, args[0], args[1])
+        elif len(args) == 1:
+            raw = cls.forward(ctx, args[0])
+        else:
+            raw = cls.forward(ctx, *args)
         out = _wrap(raw)
         if ctx._dirty:
             _bump_dirty(ctx, args)
@@ -341,7 +351,10 @@ def unbroadcast(grad, shape):
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        if type(grad) is np.ndarray:  # ndarray.sum's own reduction, without its Python wrapper
+            grad = _add_reduce(grad, axis=axes, keepdims=True)
+        else:
+            grad = grad.sum(axis=axes, keepdims=True)
         if isinstance(grad, np.generic):
             grad = np.asarray(grad)
     return grad.reshape(shape) if grad.shape != shape else grad
@@ -361,13 +374,13 @@ def topological_order(roots, follow=None):
         if expanded:
             order.append(node)
             continue
-        if id(node) in visited:
+        if node in visited:
             continue
-        visited.add(id(node))
+        visited.add(node)
         stack.append((node, True))
         if node._ctx is not None:
             for parent in node._ctx.inputs:
-                if id(parent) not in visited and (parent.requires_grad if follow is None else follow(parent)):
+                if parent not in visited and (parent.requires_grad if follow is None else follow(parent)):
                     stack.append((parent, False))
     return order
 
@@ -393,23 +406,23 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
     """
     plain = not create_graph and not _observers
     order = topological_order(roots)
-    grads = {}
+    grads = {}  # keyed by the tensors themselves: Tensor hashes and compares by identity
     for r, g in zip(roots, root_grads):
         if r.requires_grad:
             g = g._data if plain else g
-            grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+            grads[r] = grads[r] + g if r in grads else g
     wanted_at = None
     if wanted is not None:
         wanted_at = {}
         for i, t in enumerate(wanted):
-            wanted_at.setdefault(id(t), []).append(i)
+            wanted_at.setdefault(t, []).append(i)
     found = [None] * (0 if wanted is None else len(wanted))
     # owners of memory already given to a .grad in this pass, starting with the caller's gradients
     stored = {id(g._data if g._data.base is None else g._data.base) for g in root_grads}
     wrap = _wrap
     with _GradMode(create_graph):
         for node in reversed(order):
-            g = grads.pop(id(node), None)
+            g = grads.pop(node, None)
             if g is None:
                 continue
             if node._hooks:
@@ -419,8 +432,8 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
                     if replaced is not None:
                         gt = wrap(_as_grad_array(replaced, node, "a hook"))
                 g = gt._data if plain else gt
-            if wanted_at is not None and id(node) in wanted_at:
-                for k, i in enumerate(wanted_at[id(node)]):
+            if wanted_at is not None and node in wanted_at:
+                for k, i in enumerate(wanted_at[node]):
                     gt = wrap(g) if plain else g
                     found[i] = gt if k == 0 else _copy_grad(gt)
             ctx = node._ctx
@@ -457,19 +470,19 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
                     fixed.append(_fix_grad(ig, inp, ctx, plain))
             if _observers:
                 seconds = time.perf_counter() - t0
-                accumulated = [ig is not None and id(inp) in grads for inp, ig in zip(ctx.inputs, fixed)]
+                accumulated = [ig is not None and inp in grads for inp, ig in zip(ctx.inputs, fixed)]
                 # the same tensor used twice by this op: its second gradient is an accumulation too
                 seen = set()
                 for k, (inp, ig) in enumerate(zip(ctx.inputs, fixed)):
                     if ig is not None:
-                        accumulated[k] = accumulated[k] or id(inp) in seen
-                        seen.add(id(inp))
+                        accumulated[k] = accumulated[k] or inp in seen
+                        seen.add(inp)
                 for obs in list(_observers):
                     obs.after_backward(node, gt, fixed, seconds, accumulated)
             for inp, ig in zip(ctx.inputs, fixed):
                 if ig is not None:
-                    prev = grads.get(id(inp))
-                    grads[id(inp)] = ig if prev is None else prev + ig
+                    prev = grads.get(inp)
+                    grads[inp] = ig if prev is None else prev + ig
     return found
 
 

@@ -202,8 +202,18 @@ class Module:
     # ---- training helpers ----
     def zero_grad(self):
         """Forget every parameter's gradient (sets .grad to None)."""
-        for p in self.parameters():
-            p.grad = None
+        # every module of the tree once, without the names named_modules builds
+        stack, seen = [self], set()
+        while stack:
+            mod = stack.pop()
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            for p in mod._parameters.values():
+                p.grad = None
+            for m in mod._modules.values():
+                if m is not None:
+                    stack.append(m)
 
     def train(self, mode=True):
         """Set `training` on this module and all descendants; returns self."""

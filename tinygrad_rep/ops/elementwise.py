@@ -17,6 +17,10 @@ class Add(Function):
     def backward(ctx, g):
         return g, g
 
+    @staticmethod
+    def array_backward(ctx, g):
+        return g, g
+
 
 class Sub(Function):
     """z = x - y;  dz/dx = 1, dz/dy = -1"""
