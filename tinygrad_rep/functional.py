@@ -40,7 +40,7 @@ def _int_indices(x, name, upper):
 
 def relu(x):
     """max(x, 0) elementwise (C kernel), as Tensor.relu."""
-    return _t(x, "relu").relu()
+    return (x if isinstance(x, Tensor) else _t(x, "relu")).relu()
 
 
 def sigmoid(x):

@@ -50,16 +50,17 @@ class Linear(Module):
     def forward(self, x):
         if not isinstance(x, Tensor):
             x = Tensor(np.asarray(x, dtype=self.weight.dtype))
-        shape = x.shape
+        shape = x._data.shape  # the arrays' own attributes: Tensor's properties are Python calls
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"Linear(in_features={self.in_features}): input of shape {x.shape} "
                              f"must have {self.in_features} as its last axis")
         y = matmul(x, self.weight)
-        if self.bias is None:
+        bias = self.bias
+        if bias is None:
             return y
-        if y.dtype is self.bias.dtype:
-            return ops.Add.apply(y, self.bias)  # shapes (..., out) + (out,) always broadcast
-        return y + self.bias
+        if y._data.dtype is bias._data.dtype:
+            return ops.Add.apply(y, bias)  # shapes (..., out) + (out,) always broadcast
+        return y + bias
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

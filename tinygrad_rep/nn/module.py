@@ -304,7 +304,11 @@ class Module:
     def __call__(self, *args, **kwargs):
         """Run the forward pre-hooks, forward(*args, **kwargs), then the forward hooks."""
         if not self._forward_pre_hooks and not self._forward_hooks:
-            return self.forward(*args, **kwargs)  # the common case: no hook bookkeeping at all
+            # the common case: no hook bookkeeping at all, and for one input a plain call (which
+            # Python runs in the same frame loop, unlike a call with *args/**kwargs)
+            if len(args) == 1 and not kwargs:
+                return self.forward(args[0])
+            return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):  # a copy: a hook may remove itself
             replaced = hook(self, args)
             if replaced is not None:
