@@ -44,6 +44,8 @@ _Tensor = None  # set by tensor.py (the class is defined there; this avoids an i
 _wrap = None     # tensor.py's Tensor._wrap, the internal constructor (one global lookup per op)
 _new = object.__new__
 _add_reduce = np.add.reduce
+_ndarray = np.ndarray
+_weakref = weakref.ref
 
 
 class _GradMode:
@@ -278,7 +280,7 @@ def _link(ctx, out, args, raw):
     constant; record the linked tensors' versions for the check at backward."""
     out.requires_grad = True
     out._ctx = ctx
-    ctx._out = weakref.ref(out)
+    ctx._out = _weakref(out)
     saved = ctx._saved
     if not saved:
         return
@@ -463,8 +465,8 @@ def run_backward(roots, root_grads, create_graph=False, wanted=None):
             for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
                 if ig is None or not need:
                     fixed.append(None)
-                elif plain and type(ig) is np.ndarray and ig.shape == inp._data.shape \
-                        and ig.dtype == inp._data.dtype:
+                elif plain and type(ig) is _ndarray and ig.shape == (d := inp._data).shape \
+                        and (ig.dtype is d.dtype or ig.dtype == d.dtype):
                     fixed.append(ig)  # the common case: nothing to sum back or cast
                 else:
                     fixed.append(_fix_grad(ig, inp, ctx, plain))

@@ -108,7 +108,8 @@ class CrossEntropy(Function):
     dx = (softmax(x) - onehot(t)) * g / B"""
     @staticmethod
     def forward(ctx, logits, targets=None):
-        targets = np.array(targets)  # a private copy: the caller may reuse its array before backward
+        # a private (contiguous) copy: the caller may reuse its array before backward
+        targets = targets.copy() if type(targets) is np.ndarray else np.array(targets)
         losses, probs = backend.current().cross_entropy_forward(logits, targets)
         ctx.targets, ctx.probs = targets, probs
         ctx.save_for_backward(logits)
