@@ -124,7 +124,8 @@ class Function:
         y = Cube.apply(t)
 
     Positional arguments of `apply` are Tensors; keyword arguments are passed to forward
-    unchanged (axes, flags, index arrays). `ctx` is the Function instance: store anything
+    unchanged (axes, flags, index arrays). `ctx` is the Function instance (apply makes it with
+    `inputs` and `needs_input_grad` set, without calling `__init__`): store anything
     non-Tensor on it as attributes.
 
     Saved values: an array given to `save_for_backward` that is one of forward's own arguments
