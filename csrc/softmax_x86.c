@@ -128,20 +128,6 @@ TR_AVX512 static float max_row16(int64_t n, const float *x)
     return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
 }
 
-/* sum(x) over a row, in a fixed order */
-TR_AVX512 static float sum_row16(int64_t n, const float *x)
-{
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    int64_t j = 0;
-    for (; j + 32 <= n; j += 32) {
-        s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + j));
-        s1 = _mm512_add_ps(s1, _mm512_loadu_ps(x + j + 16));
-    }
-    for (; j + 16 <= n; j += 16) s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + j));
-    if (j < n) s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(tail_mask(n - j), x + j));
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
 /* ---- streaming a finished row out while the next one is computed ----
  * The forward kernels compute row r's exps while they write row r - 1's output: the streaming
  * stores of a whole row issued at once would stall on the few write-combining buffers, while
@@ -311,45 +297,123 @@ TR_AVX512 void log_softmax_fwd_rows_avx512(int64_t r0, int64_t r1, int64_t cols,
     _mm_sfence();
 }
 
-/* out = grad - exp(y) * sum(grad), the product rounded before the subtraction as in the
- * reference. The next row's y and grad are prefetched while this row's exps are computed. */
-TR_AVX512 void log_softmax_bwd_rows_avx512(int64_t r0, int64_t r1, int64_t cols, const float *y, const float *g,
-                                           float *out, int stream)
+/* The backward rows written by reduce_row16: out = y * (grad - d) (softmax) or
+ * grad - exp(y) * d (log-softmax), the roundings of the non-streaming kernels. */
+enum { W_SOFTMAX_BWD = 3, W_LOG_SOFTMAX_BWD = 4 };
+
+TR_AVX512 static inline __m512 bwd_value(__m512 y, __m512 g, __m512 d, int mode)
 {
-    for (int64_t r = r0; r < r1; ++r) {
-        const float *yr = y + r * cols, *gr = g + r * cols;
-        const __m512 s = _mm512_set1_ps(sum_row16(cols, gr));
-        STORE_ROW16(cols, out + r * cols, stream, NEXT_ROW(y, r, r1, cols), NEXT_ROW(g, r, r1, cols),
-                    _mm512_sub_ps(LOAD16(gr), _mm512_mul_ps(exp16(LOAD16(yr)), s)));
-    }
-    if (stream) _mm_sfence();
+    return mode == W_SOFTMAX_BWD ? _mm512_mul_ps(y, _mm512_sub_ps(g, d)) : _mm512_sub_ps(g, _mm512_mul_ps(exp16(y), d));
 }
 
-/* out = y * (grad - sum(grad * y)); the dot product keeps two FMA chains (one chain waits on
- * its own latency every 16 floats). While a row is written, the next row's y and grad are
- * prefetched, so the next dot product does not wait on memory. */
+/* sum(g * y) over a row, or sum(g) when y is NULL, in a fixed order: two chains (one chain
+ * waits on its own latency every 16 floats). Unless pa / pb are
+ * NULL, the n floats there (the next rows) are prefetched meanwhile; unless wo is NULL, the
+ * backward row wo = bwd_value(wy, wg, wd) is written meanwhile, with streaming stores, as
+ * exp_sum_row16 writes the forward rows (its comment says why, and why the writer runs 2 KB
+ * away from the loads modulo 4 KB). */
+TR_AVX512 static inline __attribute__((always_inline)) float
+reduce_row16(int64_t n, const float *g, const float *y, const char *pa, const char *pb, float *wo, const float *wy,
+             const float *wg, __m512 wd, int mode)
+{
+    __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps();
+    int64_t p = 0, lag = 0;
+    if (wo) {
+        int64_t h = (int64_t)((0 - (uintptr_t)wo) & 63) / 4;
+        p = h > n ? n : h;
+        if (p > 0) {
+            __mmask16 k = tail_mask(p);
+            _mm512_mask_storeu_ps(wo, k, bwd_value(_mm512_maskz_loadu_ps(k, wy), _mm512_maskz_loadu_ps(k, wg), wd, mode));
+        }
+        uintptr_t dist = ((uintptr_t)(wo + p) - (uintptr_t)g) & 4095;
+        lag = (int64_t)(((dist + 2048) & 4095) / 4) & ~(int64_t)31;
+    }
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        if (pa) {
+            _mm_prefetch(pa + 4 * j, _MM_HINT_T1);
+            _mm_prefetch(pa + 4 * j + 64, _MM_HINT_T1);
+            _mm_prefetch(pb + 4 * j, _MM_HINT_T1);
+            _mm_prefetch(pb + 4 * j + 64, _MM_HINT_T1);
+        }
+        if (wo && j >= lag && p + 32 <= n) {
+            _mm512_stream_ps(wo + p, bwd_value(_mm512_loadu_ps(wy + p), _mm512_loadu_ps(wg + p), wd, mode));
+            _mm512_stream_ps(wo + p + 16, bwd_value(_mm512_loadu_ps(wy + p + 16), _mm512_loadu_ps(wg + p + 16), wd, mode));
+            p += 32;
+        }
+        if (y) {
+            d0 = _mm512_fmadd_ps(_mm512_loadu_ps(g + j), _mm512_loadu_ps(y + j), d0);
+            d1 = _mm512_fmadd_ps(_mm512_loadu_ps(g + j + 16), _mm512_loadu_ps(y + j + 16), d1);
+        } else {
+            d0 = _mm512_add_ps(d0, _mm512_loadu_ps(g + j));
+            d1 = _mm512_add_ps(d1, _mm512_loadu_ps(g + j + 16));
+        }
+    }
+    for (; j + 16 <= n; j += 16)
+        d0 = y ? _mm512_fmadd_ps(_mm512_loadu_ps(g + j), _mm512_loadu_ps(y + j), d0)
+               : _mm512_add_ps(d0, _mm512_loadu_ps(g + j));
+    if (j < n) {
+        __mmask16 k = tail_mask(n - j);
+        d1 = y ? _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, y + j), d1)
+               : _mm512_add_ps(d1, _mm512_maskz_loadu_ps(k, g + j));
+    }
+    if (wo) {
+        for (; p + 16 <= n; p += 16)
+            _mm512_stream_ps(wo + p, bwd_value(_mm512_loadu_ps(wy + p), _mm512_loadu_ps(wg + p), wd, mode));
+        if (p < n) {
+            __mmask16 k = tail_mask(n - p);
+            _mm512_mask_storeu_ps(wo + p, k, bwd_value(_mm512_maskz_loadu_ps(k, wy + p), _mm512_maskz_loadu_ps(k, wg + p),
+                                                       wd, mode));
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+}
+
+/* The backward rows [r0, r1): reduce_row16 over (y, g) rows (the dot product for softmax, the
+ * sum of grad for log-softmax), then the row. Streaming, row r - 1 is written during row r's
+ * reduction, and the next rows of y and grad are prefetched meanwhile. */
+TR_AVX512 static inline __attribute__((always_inline)) void
+bwd_rows16(int64_t r0, int64_t r1, int64_t cols, const float *y, const float *g, float *out, int stream, int mode)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    const int dot = mode == W_SOFTMAX_BWD;
+    if (!stream) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const float *yr = y + r * cols, *gr = g + r * cols;
+            const __m512 d = _mm512_set1_ps(reduce_row16(cols, gr, dot ? yr : NULL, NULL, NULL, NULL, NULL, NULL, zero, mode));
+            STORE_ROW16(cols, out + r * cols, 0, NULL, NULL, bwd_value(LOAD16(yr), LOAD16(gr), d, mode));
+        }
+        return;
+    }
+    __m512 d_prev = zero;
+    for (int64_t r = r0; r < r1; ++r) {
+        const float *yr = y + r * cols, *gr = g + r * cols;
+        const char *pa = NEXT_ROW(y, r, r1, cols), *pb = NEXT_ROW(g, r, r1, cols);
+        float d = r > r0 ? reduce_row16(cols, gr, dot ? yr : NULL, pa, pb, out + (r - 1) * cols, yr - cols, gr - cols,
+                                        d_prev, mode)
+                         : reduce_row16(cols, gr, dot ? yr : NULL, pa, pb, NULL, NULL, NULL, zero, mode);
+        d_prev = _mm512_set1_ps(d);
+    }
+    if (r1 > r0) {
+        const float *yl = y + (r1 - 1) * cols, *gl = g + (r1 - 1) * cols;
+        STORE_ROW16(cols, out + (r1 - 1) * cols, 1, NULL, NULL, bwd_value(LOAD16(yl), LOAD16(gl), d_prev, mode));
+    }
+    _mm_sfence();
+}
+
+/* out = y * (grad - sum(grad * y)) */
 TR_AVX512 void softmax_bwd_rows_avx512(int64_t r0, int64_t r1, int64_t cols, const float *y, const float *g,
                                        float *out, int stream)
 {
-    for (int64_t r = r0; r < r1; ++r) {
-        const float *yr = y + r * cols, *gr = g + r * cols;
-        __m512 d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps();
-        int64_t j = 0;
-        for (; j + 32 <= cols; j += 32) {
-            d0 = _mm512_fmadd_ps(_mm512_loadu_ps(gr + j), _mm512_loadu_ps(yr + j), d0);
-            d1 = _mm512_fmadd_ps(_mm512_loadu_ps(gr + j + 16), _mm512_loadu_ps(yr + j + 16), d1);
-        }
-        for (; j + 16 <= cols; j += 16)
-            d0 = _mm512_fmadd_ps(_mm512_loadu_ps(gr + j), _mm512_loadu_ps(yr + j), d0);
-        if (j < cols) {
-            __mmask16 k = tail_mask(cols - j);
-            d1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, gr + j), _mm512_maskz_loadu_ps(k, yr + j), d1);
-        }
-        const __m512 d = _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_add_ps(d0, d1)));
-        STORE_ROW16(cols, out + r * cols, stream, NEXT_ROW(y, r, r1, cols), NEXT_ROW(g, r, r1, cols),
-                    _mm512_mul_ps(LOAD16(yr), _mm512_sub_ps(LOAD16(gr), d)));
-    }
-    if (stream) _mm_sfence();
+    bwd_rows16(r0, r1, cols, y, g, out, stream, W_SOFTMAX_BWD);
+}
+
+/* out = grad - exp(y) * sum(grad), the product rounded before the subtraction as in the
+ * reference */
+TR_AVX512 void log_softmax_bwd_rows_avx512(int64_t r0, int64_t r1, int64_t cols, const float *y, const float *g,
+                                           float *out, int stream)
+{
+    bwd_rows16(r0, r1, cols, y, g, out, stream, W_LOG_SOFTMAX_BWD);
 }
 
 TR_AVX512 void ce_fwd_rows_avx512(int64_t r0, int64_t r1, int64_t cols, const float *x,
