@@ -5,7 +5,8 @@
 
 What is measured, each comparison side by side in one process (see timing.py for the method):
 - ceilings: the FMA peak of one core (a C loop compiled at run time) and the copy bandwidth
-  (np.copyto of 256 MB), with 1 thread and with every core; drawn as the roofline in the report.
+  (np.copyto of 256 MB, and the same copy with streaming stores, "streaming stores"), with 1
+  thread and with every core; drawn as the roofline in the report.
 - matmul: sgemm and dgemm at square sizes n and at the MLP layer shape 256x784x256, through the
   public API (`Tensor @ Tensor` under no_grad) with each of our three backends, beside `a @ b` in
   numpy (OpenBLAS) and `torch.mm`; one thread, then every core at the largest sizes. GFLOP/s.
@@ -14,6 +15,10 @@ What is measured, each comparison side by side in one process (see timing.py for
   backward through the backend function the op calls; beside plain numpy, numpy with
   preallocated out= buffers, and PyTorch (torch.softmax and its backward, torch.relu and
   threshold_backward). GB/s against the copy bandwidth (bytes = arrays read + written once).
+  "pybind11 out=" is our backend function with a preallocated out= buffer, the same allocation
+  as numpy-out; "copy" is a copy that moves the same bytes in the same rounds, with the stores
+  our kernels use for that size (ceilings.copy_like_kernels: streaming stores from 8 MB of
+  output on), so ours over copy is the fraction of the copy bandwidth a kernel reaches.
 - call overhead: each binding's cost per call on an 8-float array, beside a numpy ufunc call
   and a PyTorch op, in microseconds.
 - allocation: the same kernels with a fresh output array per call, with an output from the
@@ -68,6 +73,15 @@ for _k in ("softmax fwd", "softmax bwd", "log_softmax fwd", "log_softmax bwd"):
 for _k in ("relu fwd", "relu bwd"):
     for _s in ("4096x4096", "256x1000"):
         TARGETS.append((f"{_k} f32 {_s} vs numpy", f"{_k} f32", _s, 1, "pybind11", "numpy", 1.0))
+# memory-bound kernels with the same output allocation on both sides (out= given), and the
+# fraction of the copy bandwidth they reach: the "copy" entry of a row moves the kernel's bytes,
+# so its time over ours is ours in GB/s over the copy's (arrays far larger than the caches)
+for _k in ("relu fwd", "relu bwd", "softmax fwd", "softmax bwd", "log_softmax fwd", "log_softmax bwd"):
+    for _s in ("4096x4096", "256x1000"):
+        TARGETS.append((f"{_k} f32 {_s} vs numpy out=, both with an out= buffer", f"{_k} f32", _s, 1,
+                        "pybind11 out=", "numpy-out", 1.0))
+    TARGETS.append((f"{_k} f32 4096x4096 at least 60% of the copy bandwidth (ours out= / copy)",
+                    f"{_k} f32", "4096x4096", 1, "pybind11 out=", "copy", 0.6))
 # absolute target: (label, what, size, threads, backend, unit, highest acceptable median)
 LIMITS = [("pybind11 call overhead (checked path, out=)", "call overhead relu_forward", "8", 1,
            "pybind11", "us", 2.0)]
@@ -125,10 +139,14 @@ class Ctx:
 # ---------------------------------------------------------------------------------------------
 # sections
 
+def _simd(c):
+    """The SIMD level our kernels dispatch to, so a ceiling is the one they can reach."""
+    return c.ours["pybind11"].info()["simd"] if c.ours.get("pybind11") else "default"
+
+
 def bench_ceilings(c):
     """FMA peak and copy bandwidth, with one thread and with every core."""
-    # the SIMD level our kernels dispatch to, so the ceiling is the one they can reach
-    simd = c.ours["pybind11"].info()["simd"] if c.ours.get("pybind11") else "default"
+    simd = _simd(c)
     counts = [1] + ([peers.cpu_count()] if peers.cpu_count() > 1 and c.plan["multi"] else [])
     for dtype in ("f32", "f64"):
         for n in counts:
@@ -150,6 +168,17 @@ def bench_ceilings(c):
         rec = measurements.record("copy bandwidth", f"{c.plan['copy_mb']} MB", "measured", n, stats, suite=SUITE,
                                   bytes=moved, note=("np.copyto" if n == 1 else f"ctypes.memmove in {n} threads")
                                   + "; bytes = read + write of the array")
+        c.records.append(rec)
+        print("  " + measurements.summary_line([rec]))
+        # the same copy with the streaming stores our kernels use for outputs this large
+        stats, moved = ceilings.copy_bandwidth(nbytes, n, repeats=c.plan["repeats"], stores="streaming", simd=simd)
+        if stats is None:
+            rec = measurements.skipped("copy bandwidth", f"{c.plan['copy_mb']} MB", "streaming stores", n, moved,
+                                       suite=SUITE)
+        else:
+            rec = measurements.record("copy bandwidth", f"{c.plan['copy_mb']} MB", "streaming stores", n, stats,
+                                      suite=SUITE, bytes=moved, note=f"{simd} streaming-store copy loop in C "
+                                      f"(copy_peak.c), {n} thread(s); bytes = read + write of the array")
         c.records.append(rec)
         print("  " + measurements.summary_line([rec]))
 
@@ -241,6 +270,7 @@ def bench_rows(c, shape, nthreads):
     y = {"softmax": ref.softmax_forward(x), "log_softmax": ref.log_softmax_forward(x)}
     X = tr.Tensor(x)
     numpy_impls = _numpy_rows(np, x, y, g)
+    o_ours = np.zeros_like(x)  # preallocated and touched, like numpy-out's buffers
     size = "x".join(map(str, shape))
     nbytes = x.nbytes
     if torch is not None:
@@ -261,7 +291,15 @@ def bench_rows(c, shape, nthreads):
             else:  # the backend function the op's backward calls
                 fn = getattr(be, f"{op}_backward")
                 fns[name] = (lambda f=fn, yy=y[op]: f(yy, g))
+        pb = c.ours.get("pybind11")
+        if pb is not None:  # our backend function with an out= buffer, as numpy-out has
+            if direction == "fwd":
+                fns["pybind11 out="] = lambda f=getattr(pb, f"{op}_forward"): f(x, o_ours)
+            else:
+                fns["pybind11 out="] = lambda f=getattr(pb, f"{op}_backward"), yy=y[op]: f(yy, g, o_ours)
         fns["numpy"], fns["numpy-out"] = numpy_impls[kernel]
+        moved = (2 if direction == "fwd" else 3) * nbytes
+        fns["copy"], how = ceilings.copy_like_kernels(moved, _simd(c))
         if torch is None:
             fns["torch"] = None
         elif direction == "fwd":
@@ -270,9 +308,9 @@ def bench_rows(c, shape, nthreads):
         else:
             tfn = torch._softmax_backward_data if op == "softmax" else torch._log_softmax_backward_data
             fns["torch"] = lambda f=tfn, yy=ty[op]: f(tg, yy, -1, torch.float32)
-        moved = (2 if direction == "fwd" else 3) * nbytes
         with peers.grad_off(torch):
-            c.measure(f"{kernel} f32", size, nthreads, fns, bytes=moved, dtype="float32")
+            c.measure(f"{kernel} f32", size, nthreads, fns, bytes=moved, dtype="float32",
+                      note=f"copy: the same bytes moved by a copy ({how})")
     c.backend.set_backend("pybind11")
 
 
@@ -293,11 +331,17 @@ def bench_relu(c, shape, nthreads):
     fwd = {name: ((c.use(name), X.relu) if c.ours[name] else None) for name in OURS}
     if c.ours["pybind11"]:  # the same call with a fresh output each time (the pool off)
         fwd["pybind11 no pool"] = (c.use("pybind11", pool=False), X.relu)
+    bwd = {name: ((lambda f=c.ours[name].relu_backward: f(x, g)) if c.ours[name] else None) for name in OURS}
+    pb = c.ours.get("pybind11")
+    if pb is not None:  # our backend function with an out= buffer, as numpy-out has
+        o_ours = np.zeros_like(x)
+        fwd["pybind11 out="] = lambda: pb.relu_forward(x, o_ours)
+        bwd["pybind11 out="] = lambda: pb.relu_backward(x, g, o_ours)
     fwd["numpy"] = lambda: np.maximum(x, 0)
     fwd["numpy-out"] = lambda: np.maximum(x, 0, out=o)
-    bwd = {name: ((lambda f=c.ours[name].relu_backward: f(x, g)) if c.ours[name] else None) for name in OURS}
     bwd["numpy"] = lambda: np.where(x > 0, g, 0)
     bwd["numpy-out"] = relu_bwd_out
+    fwd["copy"], how_fwd = ceilings.copy_like_kernels(2 * x.nbytes, _simd(c))
     if torch is not None:
         tx, tg = torch.from_numpy(x), torch.from_numpy(g)
         fwd["torch"] = lambda: torch.relu(tx)
@@ -305,8 +349,12 @@ def bench_relu(c, shape, nthreads):
     else:
         fwd["torch"] = bwd["torch"] = None
     with peers.grad_off(torch):
-        c.measure("relu fwd f32", size, nthreads, fwd, bytes=2 * x.nbytes, dtype="float32")
-        c.measure("relu bwd f32", size, nthreads, bwd, bytes=3 * x.nbytes, dtype="float32")
+        c.measure("relu fwd f32", size, nthreads, fwd, bytes=2 * x.nbytes, dtype="float32",
+                  note=f"copy: the same bytes moved by a copy ({how_fwd})")
+        fwd.clear()  # frees the forward copy's arrays before the backward's
+        bwd["copy"], how_bwd = ceilings.copy_like_kernels(3 * x.nbytes, _simd(c))
+        c.measure("relu bwd f32", size, nthreads, bwd, bytes=3 * x.nbytes, dtype="float32",
+                  note=f"copy: the same bytes moved by a copy ({how_bwd})")
     c.backend.set_backend("pybind11")
 
 

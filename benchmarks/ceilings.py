@@ -8,7 +8,14 @@
   is reported as skipped, and the practical ceiling remains: the largest OpenBLAS sgemm of the
   kernel suite, which the report also draws.
 - Copy bandwidth: `np.copyto` of a 256 MB array (read + write = 2 x 256 MB moved per call); with
-  two threads, two halves copied at once by ctypes.memmove (which releases the GIL).
+  two threads, two halves copied at once by ctypes.memmove (which releases the GIL). And the same
+  copy with streaming stores (copy_peak.c, compiled at run time like fma_peak.c): our kernels
+  write outputs larger than the caches with streaming stores, which skip reading the destination
+  first, so the ceiling they are held to must be a copy that does the same (np.copyto's ordinary
+  stores make it about a third slower on such arrays).
+- `copy_like_kernels`: a copy moving the bytes of one kernel call, with the stores our kernels
+  would use for its output (streaming from TR_STREAM_MIN_BYTES on, as csrc/softmax_x86.c decides),
+  timed beside the kernels in their own rounds.
 """
 import ctypes
 import os
@@ -21,8 +28,11 @@ from timing import clock_for, measure, time_calls
 
 FMA_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fma_peak.c")
 FMA_FUNCTIONS = ("fma_avx512_f32", "fma_avx512_f64", "fma_avx2_f32", "fma_avx2_f64")
+COPY_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "copy_peak.c")
+STREAM_MIN_BYTES = 8 << 20  # TR_STREAM_MIN_BYTES in csrc/softmax_x86.c
 
 _fma_lib = None
+_copy_lib = None
 
 
 def _compile_fma():
@@ -48,6 +58,58 @@ def _compile_fma():
         getattr(_fma_lib, name).restype = ctypes.c_long
         getattr(_fma_lib, name).argtypes = [ctypes.c_long, ctypes.c_void_p]
     return _fma_lib, None
+
+
+def _compile_copy():
+    """Compile copy_peak.c like fma_peak.c (cached per process): (library, None) or (None, reason)."""
+    global _copy_lib
+    if _copy_lib is not None:
+        return _copy_lib, None
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return None, f"no C compiler ({cc}) to build the streaming copy loop"
+    folder = tempfile.mkdtemp(prefix="tinygrad_rep_copy_")
+    try:
+        lib = os.path.join(folder, "copy_peak.so")
+        proc = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", lib, COPY_SOURCE],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            return None, f"the streaming copy loop did not compile: {proc.stderr.strip()[:200]}"
+        _copy_lib = ctypes.CDLL(lib)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    for name in ("copy_stream_avx512", "copy_stream_avx2"):
+        getattr(_copy_lib, name).restype = None
+        getattr(_copy_lib, name).argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    return _copy_lib, None
+
+
+def stream_copy(simd):
+    """fn(dst, src) copying float32 arrays with streaming stores at SIMD level `simd`, or
+    (None, reason) when there is none (level "default", or no C compiler)."""
+    if simd not in ("avx512f", "avx2"):
+        return None, f"no streaming copy loop for SIMD level {simd!r}"
+    lib, why = _compile_copy()
+    if lib is None:
+        return None, why
+    fn = lib.copy_stream_avx512 if simd == "avx512f" else lib.copy_stream_avx2
+    return (lambda dst, src: fn(dst.size, src.ctypes.data, dst.ctypes.data)), None
+
+
+def copy_like_kernels(nbytes_moved, simd):
+    """(fn, how): a copy that moves `nbytes_moved` bytes (half read, half written) between two
+    fresh float32 arrays allocated like the kernels' (np.empty, touched once), with the stores
+    our kernels use for an output of that size: streaming stores from STREAM_MIN_BYTES of output
+    on (when the loop compiles), np.copyto below."""
+    import numpy as np
+    n = max(1, nbytes_moved // 8)
+    src = np.ones(n, dtype=np.float32)
+    dst = np.empty(n, dtype=np.float32)
+    dst.fill(0.0)
+    fn, _ = stream_copy(simd) if dst.nbytes >= STREAM_MIN_BYTES else (None, None)
+    if fn is not None:
+        return (lambda: fn(dst, src)), "streaming stores"
+    return (lambda: np.copyto(dst, src)), "np.copyto"
 
 
 def fma_peak(dtype="f32", simd="avx512f", nthreads=1, repeats=5, seconds=0.05):
@@ -80,25 +142,33 @@ def fma_peak(dtype="f32", simd="avx512f", nthreads=1, repeats=5, seconds=0.05):
     return measure(call, repeats=repeats, warmup=1, target=0, clock=clock_for(nthreads)), flops
 
 
-def copy_bandwidth(nbytes=256 * 2 ** 20, nthreads=1, repeats=5):
-    """Measured copy bandwidth: (Stats of seconds per copy, bytes moved per copy = 2 * nbytes).
+def copy_bandwidth(nbytes=256 * 2 ** 20, nthreads=1, repeats=5, stores="numpy", simd="avx512f"):
+    """Measured copy bandwidth: (Stats of seconds per copy, bytes moved per copy = 2 * nbytes),
+    or (None, reason) when the streaming loop is not available.
 
-    One thread: np.copyto(dst, src). More: the halves (thirds ...) copied at once by
-    ctypes.memmove in separate threads.
+    stores "numpy": np.copyto with one thread; with more, the halves (thirds ...) copied at once
+    by ctypes.memmove in separate threads. stores "streaming": the streaming-store loop of
+    copy_peak.c at SIMD level `simd`, one part per thread the same way.
     """
     import numpy as np
     n = nbytes // 4
     src = np.ones(n, dtype=np.float32)
     dst = np.zeros(n, dtype=np.float32)  # zeros() may be lazily mapped: the warm-up touches it
+    if stores == "streaming":
+        copy, why = stream_copy(simd)
+        if copy is None:
+            return None, why
+        one = copy
+    else:
+        one = lambda d, s: ctypes.memmove(d.ctypes.data, s.ctypes.data, d.nbytes)  # noqa: E731
     if nthreads == 1:
-        call = lambda: np.copyto(dst, src)  # noqa: E731
+        call = (lambda: np.copyto(dst, src)) if stores != "streaming" else (lambda: one(dst, src))  # noqa: E731
     else:
         chunk = -(-n // nthreads)
         parts = [(dst[i:i + chunk], src[i:i + chunk]) for i in range(0, n, chunk)]
 
         def call():
-            ts = [threading.Thread(target=ctypes.memmove, args=(d.ctypes.data, s.ctypes.data, d.nbytes))
-                  for d, s in parts]
+            ts = [threading.Thread(target=one, args=(d, s)) for d, s in parts]
             for t in ts:
                 t.start()
             for t in ts:

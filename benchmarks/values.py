@@ -8,7 +8,7 @@ This module reads only the keys it needs, so the records of every suite fit the 
 
 OUR_NAMES = ("pybind11", "tinygrad_rep", "tinygrad-rep", "ours")  # which backend is "ours" in a row
 OUR_BACKENDS = ("pybind11", "cffi", "numpy-ref", "numpy backend")
-BASELINES = ("numpy", "numpy-out", "torch", "gensim")
+BASELINES = ("numpy", "numpy-out", "torch", "gensim", "copy")  # copy: the bandwidth ceiling of a memory-bound row
 
 
 def is_rate(unit):

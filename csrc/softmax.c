@@ -216,7 +216,9 @@ DEFINE_ROW_KERNELS(double, f64, exp, log)
 
 
 /* The row kernels the drivers call: for float32 the intrinsics ones of row_level(), else the
- * target_clones ones; float64 always the latter. */
+ * target_clones ones; float64 always the latter. `stream` (stream_stores(), softmax_rows.h):
+ * write the output with streaming stores; only the intrinsics rows have them, and it never
+ * changes a value. */
 #ifdef TR_AVX512_ROWS
 #define PICK_F32(AVX512_CALL, AVX2_CALL, GENERIC_CALL)                                       \
     switch (row_level()) {                                                                   \
@@ -224,32 +226,41 @@ DEFINE_ROW_KERNELS(double, f64, exp, log)
     case 1: AVX2_CALL; break;                                                                \
     default: GENERIC_CALL; break;                                                            \
     }
+#define STREAM_STORES(bytes) stream_stores(bytes)
 #else
 #define PICK_F32(AVX512_CALL, AVX2_CALL, GENERIC_CALL) GENERIC_CALL
+#define STREAM_STORES(bytes) 0
 #endif
-static void softmax_fwd_pick_f32(int64_t r0, int64_t r1, int64_t cols, const float *x, float *out)
+static void softmax_fwd_pick_f32(int64_t r0, int64_t r1, int64_t cols, const float *x, float *out,
+                                 int stream)
 {
-    PICK_F32(softmax_fwd_rows_avx512(r0, r1, cols, x, out), softmax_fwd_rows_avx2(r0, r1, cols, x, out),
+    (void)stream;
+    PICK_F32(softmax_fwd_rows_avx512(r0, r1, cols, x, out, stream),
+             softmax_fwd_rows_avx2(r0, r1, cols, x, out, stream),
              softmax_fwd_rows_f32(r0, r1, cols, x, out));
 }
-static void log_softmax_fwd_pick_f32(int64_t r0, int64_t r1, int64_t cols, const float *x, float *out)
+static void log_softmax_fwd_pick_f32(int64_t r0, int64_t r1, int64_t cols, const float *x, float *out,
+                                     int stream)
 {
-    PICK_F32(log_softmax_fwd_rows_avx512(r0, r1, cols, x, out),
-             log_softmax_fwd_rows_avx2(r0, r1, cols, x, out),
+    (void)stream;
+    PICK_F32(log_softmax_fwd_rows_avx512(r0, r1, cols, x, out, stream),
+             log_softmax_fwd_rows_avx2(r0, r1, cols, x, out, stream),
              log_softmax_fwd_rows_f32(r0, r1, cols, x, out));
 }
 static void softmax_bwd_pick_f32(int64_t r0, int64_t r1, int64_t cols, const float *y,
-                                 const float *g, float *out)
+                                 const float *g, float *out, int stream)
 {
-    PICK_F32(softmax_bwd_rows_avx512(r0, r1, cols, y, g, out),
-             softmax_bwd_rows_avx2(r0, r1, cols, y, g, out),
+    (void)stream;
+    PICK_F32(softmax_bwd_rows_avx512(r0, r1, cols, y, g, out, stream),
+             softmax_bwd_rows_avx2(r0, r1, cols, y, g, out, stream),
              softmax_bwd_rows_f32(r0, r1, cols, y, g, out));
 }
 static void log_softmax_bwd_pick_f32(int64_t r0, int64_t r1, int64_t cols, const float *y,
-                                     const float *g, float *out)
+                                     const float *g, float *out, int stream)
 {
-    PICK_F32(log_softmax_bwd_rows_avx512(r0, r1, cols, y, g, out),
-             log_softmax_bwd_rows_avx2(r0, r1, cols, y, g, out),
+    (void)stream;
+    PICK_F32(log_softmax_bwd_rows_avx512(r0, r1, cols, y, g, out, stream),
+             log_softmax_bwd_rows_avx2(r0, r1, cols, y, g, out, stream),
              log_softmax_bwd_rows_f32(r0, r1, cols, y, g, out));
 }
 static void ce_fwd_pick_f32(int64_t r0, int64_t r1, int64_t cols, const float *x,
@@ -259,10 +270,10 @@ static void ce_fwd_pick_f32(int64_t r0, int64_t r1, int64_t cols, const float *x
              ce_fwd_rows_avx2(r0, r1, cols, x, targets, losses, probs),
              ce_fwd_rows_f32(r0, r1, cols, x, targets, losses, probs));
 }
-#define softmax_fwd_pick_f64 softmax_fwd_rows_f64
-#define log_softmax_fwd_pick_f64 log_softmax_fwd_rows_f64
-#define log_softmax_bwd_pick_f64 log_softmax_bwd_rows_f64
-#define softmax_bwd_pick_f64 softmax_bwd_rows_f64
+#define softmax_fwd_pick_f64(r0, r1, cols, x, out, stream) ((void)(stream), softmax_fwd_rows_f64(r0, r1, cols, x, out))
+#define log_softmax_fwd_pick_f64(r0, r1, cols, x, out, stream) ((void)(stream), log_softmax_fwd_rows_f64(r0, r1, cols, x, out))
+#define log_softmax_bwd_pick_f64(r0, r1, cols, y, g, out, stream) ((void)(stream), log_softmax_bwd_rows_f64(r0, r1, cols, y, g, out))
+#define softmax_bwd_pick_f64(r0, r1, cols, y, g, out, stream) ((void)(stream), softmax_bwd_rows_f64(r0, r1, cols, y, g, out))
 #define ce_fwd_pick_f64 ce_fwd_rows_f64
 
 /* ---- drivers: split rows over threads when the problem is large ---- */
@@ -295,24 +306,32 @@ static int threads_for(int64_t rows, int64_t cols)
         }                                                                                    \
     } while (0)
 
+/* Streaming stores for an output of rows x cols T (0 when the sizes are not positive). */
+#define STREAM_OUT(rows, cols, T) \
+    ((rows) > 0 && (cols) > 0 && STREAM_STORES((rows) * (cols) * (int64_t)sizeof(T)))
+
 #define DEFINE_DRIVERS(T, SUF)                                                               \
     void tr_softmax_forward_##SUF(int64_t rows, int64_t cols, const T *x, T *out)            \
     {                                                                                        \
-        FOR_ROW_BLOCKS(rows, cols, softmax_fwd_pick_##SUF(lo, hi, cols, x, out));            \
+        const int st = STREAM_OUT(rows, cols, T);                                            \
+        FOR_ROW_BLOCKS(rows, cols, softmax_fwd_pick_##SUF(lo, hi, cols, x, out, st));        \
     }                                                                                        \
     void tr_log_softmax_forward_##SUF(int64_t rows, int64_t cols, const T *x, T *out)        \
     {                                                                                        \
-        FOR_ROW_BLOCKS(rows, cols, log_softmax_fwd_pick_##SUF(lo, hi, cols, x, out));        \
+        const int st = STREAM_OUT(rows, cols, T);                                            \
+        FOR_ROW_BLOCKS(rows, cols, log_softmax_fwd_pick_##SUF(lo, hi, cols, x, out, st));    \
     }                                                                                        \
     void tr_softmax_backward_##SUF(int64_t rows, int64_t cols, const T *y, const T *grad,    \
                                    T *out)                                                   \
     {                                                                                        \
-        FOR_ROW_BLOCKS(rows, cols, softmax_bwd_pick_##SUF(lo, hi, cols, y, grad, out));      \
+        const int st = STREAM_OUT(rows, cols, T);                                            \
+        FOR_ROW_BLOCKS(rows, cols, softmax_bwd_pick_##SUF(lo, hi, cols, y, grad, out, st));  \
     }                                                                                        \
     void tr_log_softmax_backward_##SUF(int64_t rows, int64_t cols, const T *y, const T *grad, \
                                        T *out)                                               \
     {                                                                                        \
-        FOR_ROW_BLOCKS(rows, cols, log_softmax_bwd_pick_##SUF(lo, hi, cols, y, grad, out));  \
+        const int st = STREAM_OUT(rows, cols, T);                                            \
+        FOR_ROW_BLOCKS(rows, cols, log_softmax_bwd_pick_##SUF(lo, hi, cols, y, grad, out, st)); \
     }                                                                                        \
     void tr_cross_entropy_forward_##SUF(int64_t rows, int64_t cols, const T *logits,         \
                                         const int64_t *targets, T *losses, T *probs)         \
