@@ -658,13 +658,18 @@ static const kernel_set ks_f64_avx2 = {6, 8, 256, 96, sizeof(double),
 #endif
 
 #ifdef TR_MM_X86
-/* 2 = AVX-512, 1 = AVX2+FMA, 0 = portable. TR_MM_FORCE_LEVEL caps it (for testing). */
+/* 2 = AVX-512, 1 = AVX2+FMA, 0 = portable: the highest the CPU has, capped by
+ * TINYGRAD_REP_MM_SIMD ("avx2" or "default"; any other value is ignored), which exists so the
+ * tests can run every path on one machine, or at build time by TR_MM_FORCE_LEVEL. */
 static int simd_level(void)
 {
     int level = 0;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) level = 2;
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = 1;
+    const char *cap = getenv("TINYGRAD_REP_MM_SIMD");
+    if (cap != NULL && strcmp(cap, "avx2") == 0 && level > 1) level = 1;
+    if (cap != NULL && strcmp(cap, "default") == 0) level = 0;
 #ifdef TR_MM_FORCE_LEVEL
     if (level > TR_MM_FORCE_LEVEL) level = TR_MM_FORCE_LEVEL;
 #endif
@@ -685,6 +690,25 @@ static int64_t b_block_bytes(void)
 #endif
     if (v < TR_MM_B_BLOCK_MIN) v = TR_MM_B_BLOCK_MIN;
     if (v > TR_MM_B_BLOCK_MAX) v = TR_MM_B_BLOCK_MAX;
+    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    return v;
+}
+
+/* Bytes of the A slab: TR_MM_SLAB_BYTES, or TINYGRAD_REP_MM_SLAB_BYTES when set to a whole
+ * number >= 4096 (read once), which exists so the tests can reach several slabs with small
+ * matrices. */
+static int64_t slab_bytes(void)
+{
+    static int64_t cached;
+    int64_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v) return v;
+    v = TR_MM_SLAB_BYTES;
+    const char *env = getenv("TINYGRAD_REP_MM_SLAB_BYTES");
+    if (env != NULL && *env != '\0') {
+        char *end = NULL;
+        long long x = strtoll(env, &end, 10);
+        if (end != NULL && *end == '\0' && x >= 4096 && x <= ((long long)1 << 40)) v = (int64_t)x;
+    }
     __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
     return v;
 }
@@ -917,8 +941,8 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
         int64_t cap = b_block_bytes() / (p.kcb * (int64_t)es) / NR * NR;
         ncb = cap < NR ? NR : cap;
     }
-    {   /* the A slab: up to TR_MM_SLAB_BYTES, preferring all of K and at least 16 tile rows */
-        int64_t units = TR_MM_SLAB_BYTES / (MR * p.kcb * (int64_t)es);   /* tile x K block */
+    {   /* the A slab: up to slab_bytes(), preferring all of K and at least 16 tile rows */
+        int64_t units = slab_bytes() / (MR * p.kcb * (int64_t)es);   /* tile x K block */
         int64_t st = units / nk;
         if (st < 16) st = 16;
         p.st = even_block(mt, st > mt ? mt : st, 1);
