@@ -1,18 +1,18 @@
 /* matmul.c: C = op(A) @ op(B) (or C += ...) for float32 and float64, see tinygrad_rep.h.
  *
  * Built the GotoBLAS/BLIS way, because a plain loop reaches under half of the FMA peak:
- *  - Cache blocking. K is cut into blocks of about KC and N into blocks sized so the packed
- *    B block (KC x NC) fills about half of L2. Micro-tiles go along rows of C: one packed
- *    A micro-panel (MR x KC) stays in L1 while the B block streams from L2, and C is written
- *    as a few sequential streams the hardware prefetcher follows. (Going down columns of C
- *    instead, BLIS style, measured slower here, up to several times for short K, where
+ *  - Cache blocking. K is cut into blocks of about KC and C's columns into work items whose
+ *    packed B block (KC x width) fills up to half of L2. Micro-tiles go along rows of C: one
+ *    packed A micro-panel (MR x KC) stays in L1 while the B block streams from L2, and C is
+ *    written as a few sequential streams the hardware prefetcher follows. (Going down columns
+ *    of C instead, BLIS style, measured slower here, up to several times for short K, where
  *    writing C is most of the cost.)
- *  - Packing. Each block of op(A) (up to MC rows) is copied into MR-row panels and each
- *    block of op(B) into NR-column panels, in the exact order the micro-kernel reads them
- *    (unit stride, 64-byte aligned). Packing reads through the transpose flags, so A^T @ B
- *    and A @ B^T cost no extra copies. Edge panels are zero padded: the micro-kernel always
- *    runs a full tile and only the store of an edge tile differs (it goes through a small
- *    tile buffer).
+ *  - Packing. op(A) is copied once per slab (up to TR_MM_SLAB_BYTES of row tiles x K blocks)
+ *    into MR-row panels, and each B block of a work item into NR-column panels, in the exact
+ *    order the micro-kernel reads them (unit stride, 64-byte aligned). Packing reads through
+ *    the transpose flags, so A^T @ B and A @ B^T cost no extra copies. Edge panels are zero
+ *    padded: the micro-kernel always runs a full tile and only the store of an edge tile
+ *    differs (it goes through a small tile buffer).
  *  - Micro-kernel. An MR x NR block of C stays in vector registers for the whole K block
  *    (AVX-512: 12x32 floats / 8x24 doubles in 24 zmm; AVX2+FMA: 6x16 / 6x8 in 12 ymm), so
  *    each loaded B vector feeds MR fused multiply-adds.
@@ -87,7 +87,7 @@ typedef small_fn vec_fn;
 
 typedef struct {
     int mr, nr;              /* register tile */
-    int64_t kc, mc;          /* K and row block caps (mc a multiple of mr); N blocks fill L2 */
+    int64_t kc;              /* K block cap; B blocks fill L2, A slabs TR_MM_SLAB_BYTES */
     size_t es;               /* element size */
     ukr_fn ukr;
     pack_fn pack;
@@ -631,29 +631,23 @@ static void ukr_f64_avx2(int64_t kc, const void *a_, const void *b_, void *c_, i
 #ifndef TR_MM_KC_S
 #define TR_MM_KC_S 256
 #endif
-#ifndef TR_MM_MC_S
-#define TR_MM_MC_S 192
-#endif
 #ifndef TR_MM_KC_D
 #define TR_MM_KC_D 256
 #endif
-#ifndef TR_MM_MC_D
-#define TR_MM_MC_D 192
-#endif
 
-/* {mr, nr, kc, mc, element size, kernels...} */
-static const kernel_set ks_f32_generic = {4, 8, 256, 128, sizeof(float),
+/* {mr, nr, kc, element size, kernels...} */
+static const kernel_set ks_f32_generic = {4, 8, 256, sizeof(float),
     ukr_f32_generic, pack_f32, fringe_f32, small_f32, vec_f32};
-static const kernel_set ks_f64_generic = {4, 4, 256, 128, sizeof(double),
+static const kernel_set ks_f64_generic = {4, 4, 256, sizeof(double),
     ukr_f64_generic, pack_f64, fringe_f64, small_f64, vec_f64};
 #ifdef TR_MM_X86
-static const kernel_set ks_f32_avx512 = {12, 32, TR_MM_KC_S, TR_MM_MC_S, sizeof(float),
+static const kernel_set ks_f32_avx512 = {12, 32, TR_MM_KC_S, sizeof(float),
     ukr_f32_avx512, pack_f32_avx512, fringe_f32, small_f32_avx512, vec_f32_avx512};
-static const kernel_set ks_f64_avx512 = {8, 24, TR_MM_KC_D, TR_MM_MC_D, sizeof(double),
+static const kernel_set ks_f64_avx512 = {8, 24, TR_MM_KC_D, sizeof(double),
     ukr_f64_avx512, pack_f64_avx512, fringe_f64, small_f64_avx512, vec_f64_avx512};
-static const kernel_set ks_f32_avx2 = {6, 16, 256, 144, sizeof(float),
+static const kernel_set ks_f32_avx2 = {6, 16, 256, sizeof(float),
     ukr_f32_avx2, pack_f32_avx2, fringe_f32, small_f32_avx2, vec_f32_avx2};
-static const kernel_set ks_f64_avx2 = {6, 8, 256, 96, sizeof(double),
+static const kernel_set ks_f64_avx2 = {6, 8, 256, sizeof(double),
     ukr_f64_avx2, pack_f64_avx2, fringe_f64, small_f64_avx2, vec_f64_avx2};
 #endif
 

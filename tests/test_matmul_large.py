@@ -106,3 +106,16 @@ def test_blocked_matmul_at_every_simd_level_over_small_slabs(level):
                      "-k", "tails_and_blocks and (95x97 or 700x17-float32) or shared-float64"], env=env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout
+
+
+@pytest.mark.parametrize("preset, want", [({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "active"}, "active"),
+                                          ({"GOMP_SPINCOUNT": "1000"}, None)])
+def test_openmp_threads_wait_passively_unless_the_user_chose(preset, want):
+    """Importing the package sets OMP_WAIT_POLICY=PASSIVE before the extensions load libgomp (so
+    our idle threads leave the cores to numpy's and torch's), unless a wait policy was set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(preset)
+    run = run_child(["-c", "import os, tinygrad_rep.backend.pybind\n"
+                           "print(os.environ.get('OMP_WAIT_POLICY'))"], env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[0] == str(want)
