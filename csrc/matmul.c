@@ -1,18 +1,18 @@
 /* matmul.c: C = op(A) @ op(B) (or C += ...) for float32 and float64, see tinygrad_rep.h.
  *
  * Built the GotoBLAS/BLIS way, because a plain loop reaches under half of the FMA peak:
- *  - Cache blocking. K is cut into blocks of about KC and N into blocks sized so the packed
- *    B block (KC x NC) fills about half of L2. Micro-tiles go along rows of C: one packed
- *    A micro-panel (MR x KC) stays in L1 while the B block streams from L2, and C is written
- *    as a few sequential streams the hardware prefetcher follows. (Going down columns of C
- *    instead, BLIS style, measured slower here, up to several times for short K, where
+ *  - Cache blocking. K is cut into blocks of about KC and C's columns into work items whose
+ *    packed B block (KC x width) fills up to half of L2. Micro-tiles go along rows of C: one
+ *    packed A micro-panel (MR x KC) stays in L1 while the B block streams from L2, and C is
+ *    written as a few sequential streams the hardware prefetcher follows. (Going down columns
+ *    of C instead, BLIS style, measured slower here, up to several times for short K, where
  *    writing C is most of the cost.)
- *  - Packing. Each block of op(A) (up to MC rows) is copied into MR-row panels and each
- *    block of op(B) into NR-column panels, in the exact order the micro-kernel reads them
- *    (unit stride, 64-byte aligned). Packing reads through the transpose flags, so A^T @ B
- *    and A @ B^T cost no extra copies. Edge panels are zero padded: the micro-kernel always
- *    runs a full tile and only the store of an edge tile differs (it goes through a small
- *    tile buffer).
+ *  - Packing. op(A) is copied once per slab (up to TR_MM_SLAB_BYTES of row tiles x K blocks)
+ *    into MR-row panels, and each B block of a work item into NR-column panels, in the exact
+ *    order the micro-kernel reads them (unit stride, 64-byte aligned). Packing reads through
+ *    the transpose flags, so A^T @ B and A @ B^T cost no extra copies. Edge panels are zero
+ *    padded: the micro-kernel always runs a full tile and only the store of an edge tile
+ *    differs (it goes through a small tile buffer).
  *  - Micro-kernel. An MR x NR block of C stays in vector registers for the whole K block
  *    (AVX-512: 12x32 floats / 8x24 doubles in 24 zmm; AVX2+FMA: 6x16 / 6x8 in 12 ymm), so
  *    each loaded B vector feeds MR fused multiply-adds.
@@ -20,9 +20,13 @@
  *    compiled through __attribute__((target)) and chosen once at run time with
  *    __builtin_cpu_supports; plain C is the portable default. The choice is cached in a
  *    pointer (two threads setting it at once store the same value).
- *  - Threads. OpenMP splits the rows of C (micro-tile ranges) or the batch between threads,
- *    only for large problems. Every C element is computed by one thread with the same K
- *    blocking and the same kernel, so results do not depend on the thread count.
+ *  - Threads. op(A) is packed once per slab (a few MB of row tiles x K blocks), shared by the
+ *    threads; the columns (and, for narrow C, the rows) of the slab's part of C are cut into
+ *    work items that the threads take from a shared counter, each packing its own B block
+ *    into its own L2. No barrier between items: a thread that another process delays leaves
+ *    its items to the others. Only large problems use threads (OpenMP). Every C element is
+ *    computed by one thread with the same K blocking and the same kernel, so results do not
+ *    depend on the thread count.
  *  - Shapes the blocked path handles badly go elsewhere: matrix-vector products (M or N is 1)
  *    to memory-bound dot/axpy loops, tiny problems to a simple loop without packing.
  */
@@ -53,6 +57,14 @@
 #ifndef TR_MM_B_BLOCK_MAX
 #define TR_MM_B_BLOCK_MAX (1024 * 1024)
 #endif
+/* Bytes of the packed A slab (see gemm_matrix): a few MB, well inside L3. */
+#ifndef TR_MM_SLAB_BYTES
+#define TR_MM_SLAB_BYTES (8 * 1024 * 1024)
+#endif
+/* Work items per thread when threads share a matrix (more: better balance, more traffic). */
+#ifndef TR_MM_ITEMS_PER_THREAD
+#define TR_MM_ITEMS_PER_THREAD 4
+#endif
 /* Problems (summed over the batch) with M*N*K below this stay on one thread. */
 #ifndef TR_MM_PAR_MIN
 #define TR_MM_PAR_MIN (2097152.0)
@@ -75,7 +87,7 @@ typedef small_fn vec_fn;
 
 typedef struct {
     int mr, nr;              /* register tile */
-    int64_t kc, mc;          /* K and row block caps (mc a multiple of mr); N blocks fill L2 */
+    int64_t kc;              /* K block cap; B blocks fill L2, A slabs TR_MM_SLAB_BYTES */
     size_t es;               /* element size */
     ukr_fn ukr;
     pack_fn pack;
@@ -619,40 +631,39 @@ static void ukr_f64_avx2(int64_t kc, const void *a_, const void *b_, void *c_, i
 #ifndef TR_MM_KC_S
 #define TR_MM_KC_S 256
 #endif
-#ifndef TR_MM_MC_S
-#define TR_MM_MC_S 192
-#endif
 #ifndef TR_MM_KC_D
 #define TR_MM_KC_D 256
 #endif
-#ifndef TR_MM_MC_D
-#define TR_MM_MC_D 192
-#endif
 
-/* {mr, nr, kc, mc, element size, kernels...} */
-static const kernel_set ks_f32_generic = {4, 8, 256, 128, sizeof(float),
+/* {mr, nr, kc, element size, kernels...} */
+static const kernel_set ks_f32_generic = {4, 8, 256, sizeof(float),
     ukr_f32_generic, pack_f32, fringe_f32, small_f32, vec_f32};
-static const kernel_set ks_f64_generic = {4, 4, 256, 128, sizeof(double),
+static const kernel_set ks_f64_generic = {4, 4, 256, sizeof(double),
     ukr_f64_generic, pack_f64, fringe_f64, small_f64, vec_f64};
 #ifdef TR_MM_X86
-static const kernel_set ks_f32_avx512 = {12, 32, TR_MM_KC_S, TR_MM_MC_S, sizeof(float),
+static const kernel_set ks_f32_avx512 = {12, 32, TR_MM_KC_S, sizeof(float),
     ukr_f32_avx512, pack_f32_avx512, fringe_f32, small_f32_avx512, vec_f32_avx512};
-static const kernel_set ks_f64_avx512 = {8, 24, TR_MM_KC_D, TR_MM_MC_D, sizeof(double),
+static const kernel_set ks_f64_avx512 = {8, 24, TR_MM_KC_D, sizeof(double),
     ukr_f64_avx512, pack_f64_avx512, fringe_f64, small_f64_avx512, vec_f64_avx512};
-static const kernel_set ks_f32_avx2 = {6, 16, 256, 144, sizeof(float),
+static const kernel_set ks_f32_avx2 = {6, 16, 256, sizeof(float),
     ukr_f32_avx2, pack_f32_avx2, fringe_f32, small_f32_avx2, vec_f32_avx2};
-static const kernel_set ks_f64_avx2 = {6, 8, 256, 96, sizeof(double),
+static const kernel_set ks_f64_avx2 = {6, 8, 256, sizeof(double),
     ukr_f64_avx2, pack_f64_avx2, fringe_f64, small_f64_avx2, vec_f64_avx2};
 #endif
 
 #ifdef TR_MM_X86
-/* 2 = AVX-512, 1 = AVX2+FMA, 0 = portable. TR_MM_FORCE_LEVEL caps it (for testing). */
+/* 2 = AVX-512, 1 = AVX2+FMA, 0 = portable: the highest the CPU has, capped by
+ * TINYGRAD_REP_MM_SIMD ("avx2" or "default"; any other value is ignored), which exists so the
+ * tests can run every path on one machine, or at build time by TR_MM_FORCE_LEVEL. */
 static int simd_level(void)
 {
     int level = 0;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) level = 2;
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = 1;
+    const char *cap = getenv("TINYGRAD_REP_MM_SIMD");
+    if (cap != NULL && strcmp(cap, "avx2") == 0 && level > 1) level = 1;
+    if (cap != NULL && strcmp(cap, "default") == 0) level = 0;
 #ifdef TR_MM_FORCE_LEVEL
     if (level > TR_MM_FORCE_LEVEL) level = TR_MM_FORCE_LEVEL;
 #endif
@@ -673,6 +684,25 @@ static int64_t b_block_bytes(void)
 #endif
     if (v < TR_MM_B_BLOCK_MIN) v = TR_MM_B_BLOCK_MIN;
     if (v > TR_MM_B_BLOCK_MAX) v = TR_MM_B_BLOCK_MAX;
+    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    return v;
+}
+
+/* Bytes of the A slab: TR_MM_SLAB_BYTES, or TINYGRAD_REP_MM_SLAB_BYTES when set to a whole
+ * number >= 4096 (read once), which exists so the tests can reach several slabs with small
+ * matrices. */
+static int64_t slab_bytes(void)
+{
+    static int64_t cached;
+    int64_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v) return v;
+    v = TR_MM_SLAB_BYTES;
+    const char *env = getenv("TINYGRAD_REP_MM_SLAB_BYTES");
+    if (env != NULL && *env != '\0') {
+        char *end = NULL;
+        long long x = strtoll(env, &end, 10);
+        if (end != NULL && *end == '\0' && x >= 4096 && x <= ((long long)1 << 40)) v = (int64_t)x;
+    }
     __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
     return v;
 }
@@ -718,19 +748,22 @@ typedef struct {
     const kernel_set *ks;
     int64_t M, N, K;
     int trans_a, trans_b, accumulate;
-    int64_t kcb, ncb;        /* K and N block sizes (fixed per problem: they set the rounding) */
+    int64_t kcb;             /* K block (fixed per problem: it sets the rounding) */
+    int64_t st, kbs;         /* A slab: tiles (MR rows each) and K blocks per slab */
+    int64_t ncw;             /* columns of a work item (a multiple of NR) */
+    int64_t nrow;            /* row parts per column chunk (work items = chunks x row parts) */
 } problem;
 
-/* Micro-tile (t, q): rows t*MR.., columns jc + q*NR.. of C; edge tiles go through `tile`. */
+/* Micro-tile (t, q): rows t*MR.., columns jc + q*NR.. of C, A panel at ap, B panel q of bufB;
+ * edge tiles go through `tile`. */
 static inline void run_tile(const kernel_set *ks, int64_t M, int64_t N, int64_t jc, int64_t q,
-                            int64_t t, int64_t tb, int64_t kc, const char *bufA, const char *bufB,
+                            int64_t t, int64_t kc, const char *ap, const char *bufB,
                             char *C, char *tile, int beta)
 {
     const int MR = ks->mr, NR = ks->nr;
     const size_t es = ks->es;
     const int64_t i0 = t * MR, j0 = jc + q * NR;
     const int m = (int)min64(MR, M - i0), n = (int)min64(NR, N - j0);
-    const char *ap = bufA + (size_t)((t - tb) * kc * MR) * es;
     const char *bp = bufB + (size_t)(q * kc * NR) * es;
     char *c = C + (size_t)(i0 * N + j0) * es;
     if (m == MR && n == NR) {
@@ -741,66 +774,90 @@ static inline void run_tile(const kernel_set *ks, int64_t M, int64_t N, int64_t 
     }
 }
 
-/* One matrix. Thread `tid` of `nthr` computes its contiguous share of the MR-row tiles; the
- * B block is packed cooperatively into a shared buffer. With several threads, B blocks
- * alternate between two buffers (bstride bytes apart), so one barrier per block suffices: a
- * thread reaching the barrier after packing block i+1 has finished computing with block i-1,
- * whose buffer block i+2 reuses. *round counts blocks across the matrices of a batch. */
-static void gemm_matrix(const problem *p, const char *A, const char *B, char *C,
-                        char *bufA, char *bufB0, size_t bstride, int64_t *round, char *tile,
-                        int tid, int nthr)
+static void team_barrier(int nthr)
+{
+#ifdef _OPENMP
+    if (nthr > 1) {
+#pragma omp barrier
+    }
+#else
+    (void)nthr;
+#endif
+}
+
+/* One matrix, thread `tid` of `nthr` (all threads of the team call it with the same matrix).
+ *
+ * op(A) is cut into slabs (p->st row tiles x p->kbs K blocks, a few MB), each packed once,
+ * cooperatively, into the shared buffer slabA as MR-row panels, block after block. The slab's
+ * part of C is then cut into work items (columns jc..jc+ncw x one of nrow row ranges), which the
+ * threads take one at a time from a shared counter: a thread delayed by another process leaves
+ * more items to the others, and no thread waits for another until the slab ends. For each K
+ * block, an item packs its B block (kc x ncw: it stays in this core's L2) into the thread's own
+ * bufB and sweeps its row tiles along rows of C (the A panel of a tile row stays in L1 while
+ * the B block streams from L2).
+ * Every C element gets its K blocks in ascending order, each from the same micro-kernel, so
+ * the result does not depend on the thread count or on which thread took which item. */
+/* next: the team's two work counters (one per slab, alternating, so the barrier that ends a
+ * slab separates every use of a counter from its reset); *round: slabs this thread started,
+ * the same count in every thread. */
+static void gemm_matrix(const problem *p, const char *A, const char *B, char *C, char *slabA,
+                        char *bufB, char *tile, int64_t *next2, int64_t *round_, int tid, int nthr)
 {
     const kernel_set *ks = p->ks;
     const int MR = ks->mr, NR = ks->nr;
     const size_t es = ks->es;
-    const int64_t M = p->M, N = p->N, K = p->K;
+    const int64_t M = p->M, N = p->N, K = p->K, kcb = p->kcb;
+    const int64_t mt = ceil_div(M, MR), nk = ceil_div(K, kcb);
+    const int64_t nchunk = ceil_div(N, p->ncw), items = nchunk * p->nrow;
 
-    const int64_t mt = ceil_div(M, MR);
-    const int64_t t_lo = mt * tid / nthr, t_hi = mt * (tid + 1) / nthr;
-    /* tiles per A block */
-    const int64_t mb = (t_hi > t_lo) ? even_block(t_hi - t_lo, ks->mc / MR, 1) : 1;
-
-    for (int64_t jc = 0; jc < N; jc += p->ncb) {
-        const int64_t nc = min64(p->ncb, N - jc);
-        const int64_t np = ceil_div(nc, NR);
-        for (int64_t pc = 0; pc < K; pc += p->kcb, ++*round) {
-            const int64_t kc = min64(p->kcb, K - pc);
-            const int beta = p->accumulate || pc > 0;
-            char *bufB = bufB0 + (size_t)(*round & 1) * bstride;
-
-            /* Pack op(B)[pc:pc+kc, jc:jc+nc] as NR-column panels, shared by all threads. */
+    for (int64_t ts = 0; ts < mt; ts += p->st) {
+        const int64_t te = min64(mt, ts + p->st), ns = te - ts;
+        for (int64_t bs = 0; bs < nk; bs += p->kbs) {
+            const int64_t be = min64(nk, bs + p->kbs);
+            const int64_t round = (*round_)++;
+            int64_t *next = &next2[round & 1];
+            /* Pack the slab: this thread's share of its tile rows, every K block. */
             {
-                const int64_t q0 = np * tid / nthr, q1 = np * (tid + 1) / nthr;
-                if (q1 > q0) {
-                    const int64_t j0 = jc + q0 * NR, w = min64((q1 - q0) * NR, N - j0);
-                    char *dst = bufB + (size_t)(q0 * kc * NR) * es;
+                const int64_t t0 = ts + ns * tid / nthr, t1 = ts + ns * (tid + 1) / nthr;
+                if (t1 > t0) {
+                    const int64_t i0 = t0 * MR, h = min64((t1 - t0) * MR, M - i0);
+                    for (int64_t b = bs; b < be; ++b) {
+                        const int64_t pc = b * kcb, kc = min64(kcb, K - pc);
+                        char *dst = slabA + (size_t)((b - bs) * ns * MR * kcb + (t0 - ts) * MR * kc) * es;
+                        if (p->trans_a)
+                            ks->pack(dst, A + (size_t)(pc * M + i0) * es, M, 0, MR, h, kc);
+                        else
+                            ks->pack(dst, A + (size_t)(i0 * K + pc) * es, K, 1, MR, h, kc);
+                    }
+                }
+            }
+            team_barrier(nthr);
+            if (tid == 0)   /* the other counter: every thread is done with it */
+                __atomic_store_n(&next2[(round + 1) & 1], 0, __ATOMIC_RELAXED);
+            for (;;) {
+                const int64_t w = nthr > 1 ? __atomic_fetch_add(next, 1, __ATOMIC_RELAXED) : (*next)++;
+                if (w >= items) break;
+                const int64_t jc = (w / p->nrow) * p->ncw, part = w % p->nrow;
+                const int64_t nc = min64(p->ncw, N - jc), np = ceil_div(nc, NR);
+                const int64_t r0 = ts + ns * part / p->nrow, r1 = ts + ns * (part + 1) / p->nrow;
+                if (r1 <= r0) continue;
+                for (int64_t b = bs; b < be; ++b) {
+                    const int64_t pc = b * kcb, kc = min64(kcb, K - pc);
+                    const int beta = p->accumulate || pc > 0;
                     if (p->trans_b)
-                        ks->pack(dst, B + (size_t)(j0 * K + pc) * es, K, 1, NR, w, kc);
+                        ks->pack(bufB, B + (size_t)(jc * K + pc) * es, K, 1, NR, nc, kc);
                     else
-                        ks->pack(dst, B + (size_t)(pc * N + j0) * es, N, 0, NR, w, kc);
+                        ks->pack(bufB, B + (size_t)(pc * N + jc) * es, N, 0, NR, nc, kc);
+                    const char *ab = slabA + (size_t)((b - bs) * ns * MR * kcb) * es;
+                    for (int64_t t = r0; t < r1; ++t) {
+                        const char *ap = ab + (size_t)((t - ts) * MR * kc) * es;
+                        for (int64_t q = 0; q < np; ++q)
+                            run_tile(ks, M, N, jc, q, t, kc, ap, bufB, C, tile, beta);
+                    }
                 }
             }
-#ifdef _OPENMP
-            if (nthr > 1) {
-#pragma omp barrier
-            }
-#endif
-
-            for (int64_t tb = t_lo; tb < t_hi; tb += mb) {
-                const int64_t te = min64(t_hi, tb + mb);
-                /* Pack op(A)[rows of tiles tb..te, pc:pc+kc] as MR-row panels. */
-                {
-                    const int64_t i0 = tb * MR, h = min64((te - tb) * MR, M - i0);
-                    if (p->trans_a)
-                        ks->pack(bufA, A + (size_t)(pc * M + i0) * es, M, 0, MR, h, kc);
-                    else
-                        ks->pack(bufA, A + (size_t)(i0 * K + pc) * es, K, 1, MR, h, kc);
-                }
-                /* Macro-kernel along rows of C (see the top of the file). */
-                for (int64_t t = tb; t < te; ++t)
-                    for (int64_t q = 0; q < np; ++q)
-                        run_tile(ks, M, N, jc, q, t, tb, kc, bufA, bufB, C, tile, beta);
-            }
+            if (nthr == 1) *next = 0;
+            team_barrier(nthr);   /* the slab buffer is packed anew next */
         }
     }
 }
@@ -813,26 +870,28 @@ typedef struct {
     char *C;
     int64_t batch;
     size_t sA, sB, sC;              /* bytes per matrix of the batch */
-    char *shared_b, *threads_mem;
+    char *shared_a, *threads_mem;
     size_t per_thread, bytesA, bytesB;
     int by_batch;
+    int64_t next[2];                /* the team's work counters (see gemm_matrix) */
 } run_ctx;
 
 /* Thread tid of nthr: whole matrices (by_batch), or its share of every matrix. */
-static void run_thread(const run_ctx *x, int tid, int nthr)
+static void run_thread(run_ctx *x, int tid, int nthr)
 {
-    char *bufA = x->threads_mem + x->per_thread * (size_t)tid;
-    char *tile = bufA + x->bytesA;
+    char *bufB = x->threads_mem + x->per_thread * (size_t)tid;
+    char *tile = bufB + x->bytesB;
     int64_t round = 0;
     if (x->by_batch) {
-        char *bufB = tile + round64((size_t)(x->p->ks->mr * x->p->ks->nr) * x->p->ks->es);
+        char *slabA = tile + round64((size_t)(x->p->ks->mr * x->p->ks->nr) * x->p->ks->es);
+        int64_t next[2] = {0, 0};
         for (int64_t b = x->batch * tid / nthr; b < x->batch * (tid + 1) / nthr; ++b)
-            gemm_matrix(x->p, x->A + b * x->sA, x->B + b * x->sB, x->C + b * x->sC, bufA, bufB, 0,
-                        &round, tile, 0, 1);
+            gemm_matrix(x->p, x->A + b * x->sA, x->B + b * x->sB, x->C + b * x->sC, slabA, bufB, tile,
+                        next, &round, 0, 1);
     } else {
         for (int64_t b = 0; b < x->batch; ++b)
-            gemm_matrix(x->p, x->A + b * x->sA, x->B + b * x->sB, x->C + b * x->sC, bufA, x->shared_b,
-                        nthr > 1 ? x->bytesB : 0, &round, tile, tid, nthr);
+            gemm_matrix(x->p, x->A + b * x->sA, x->B + b * x->sB, x->C + b * x->sC, x->shared_a, bufB,
+                        tile, x->next, &round, tid, nthr);
     }
 }
 
@@ -867,35 +926,60 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
         return;
     }
 
-    problem p = {ks, M, N, K, trans_a != 0, trans_b != 0, accumulate != 0, 0, 0};
+    const int MR = ks->mr, NR = ks->nr;
+    problem p = {ks, M, N, K, trans_a != 0, trans_b != 0, accumulate != 0, 0, 0, 0, 0, 1};
     p.kcb = even_block(K, ks->kc, 1);
-    {   /* N block: the packed B block (kcb x ncb) fills about half of L2 */
-        int64_t cap = b_block_bytes() / (p.kcb * (int64_t)es) / ks->nr * ks->nr;
-        p.ncb = even_block(N, cap < ks->nr ? ks->nr : cap, ks->nr);
+    const int64_t mt = ceil_div(M, MR), nk = ceil_div(K, p.kcb);
+    int64_t ncb;
+    {   /* the widest B block: kcb x ncb fills about half of L2 */
+        int64_t cap = b_block_bytes() / (p.kcb * (int64_t)es) / NR * NR;
+        ncb = cap < NR ? NR : cap;
     }
-    const int64_t mcb = min64(ks->mc, ceil_div(M, ks->mr) * ks->mr);
+    {   /* the A slab: up to slab_bytes(), preferring all of K and at least 16 tile rows */
+        int64_t units = slab_bytes() / (MR * p.kcb * (int64_t)es);   /* tile x K block */
+        int64_t st = units / nk;
+        if (st < 16) st = 16;
+        p.st = even_block(mt, st > mt ? mt : st, 1);
+        int64_t kbs = units / p.st;
+        if (kbs < 1) kbs = 1;
+        p.kbs = even_block(nk, kbs > nk ? nk : kbs, 1);
+    }
 
     int nt = thread_count();
     if (work * (double)batch < TR_MM_PAR_MIN) nt = 1;
     /* Many small matrices: one matrix per thread at a time; else threads share each matrix. */
     const int by_batch = nt > 1 && batch >= nt && work < 16.0 * TR_MM_PAR_MIN;
-    if (nt > 1 && !by_batch && ceil_div(M, ks->mr) < 2) nt = 1;
+    if (nt > 1 && !by_batch) {
+        /* Several work items per thread, so the share of a thread that another process delays
+         * goes to the others; narrower than 4 B panels costs more A traffic than it saves. */
+        const int64_t want = (int64_t)nt * TR_MM_ITEMS_PER_THREAD;
+        int64_t w = ceil_div(ceil_div(N, want), NR) * NR;
+        if (w < 4 * NR) w = 4 * NR;
+        p.ncw = even_block(N, w < ncb ? w : ncb, NR);
+        const int64_t nchunk = ceil_div(N, p.ncw);
+        if (nchunk < want) {   /* few columns: cut the rows too (4 tile rows at least) */
+            int64_t nrow = ceil_div(want, nchunk), most = p.st / 4;
+            p.nrow = nrow < most ? nrow : (most < 1 ? 1 : most);
+        }
+    } else {
+        p.ncw = even_block(N, ncb, NR);
+    }
 
-    /* One allocation: the shared B block (two when threads share it), then per thread an A
-     * block and an edge tile (and, when threads take whole matrices, a B block of their own). */
-    const size_t bytesB = round64((size_t)(p.kcb * p.ncb) * es);
-    const size_t bytesA = round64((size_t)(mcb * p.kcb) * es);
-    const size_t bytesT = round64((size_t)(ks->mr * ks->nr) * es);
-    const size_t shared = by_batch ? 0 : (nt > 1 ? 2 : 1) * bytesB;
-    run_ctx ctx = {&p, A, B, C, batch, sA, sB, sC, NULL, NULL, 0, bytesA, bytesB, by_batch};
-    ctx.per_thread = bytesA + bytesT + (by_batch ? bytesB : 0);
+    /* One allocation: the shared A slab (unless threads take whole matrices), then per thread
+     * a B block, an edge tile and, when threads take whole matrices, an A slab of its own. */
+    const size_t bytesA = round64((size_t)(p.st * MR * p.kbs * p.kcb) * es);
+    const size_t bytesB = round64((size_t)(p.kcb * p.ncw) * es);
+    const size_t bytesT = round64((size_t)(MR * NR) * es);
+    const size_t shared = by_batch ? 0 : bytesA;
+    run_ctx ctx = {&p, A, B, C, batch, sA, sB, sC, NULL, NULL, 0, bytesA, bytesB, by_batch, {0, 0}};
+    ctx.per_thread = bytesB + bytesT + (by_batch ? bytesA : 0);
     char *mem = buf_alloc(shared + ctx.per_thread * (size_t)nt);
     if (!mem) {   /* out of memory: the unpacked loop needs none */
         for (int64_t b = 0; b < batch; ++b)
             ks->small(M, N, K, A + b * sA, trans_a, B + b * sB, trans_b, C + b * sC, accumulate);
         return;
     }
-    ctx.shared_b = by_batch ? NULL : mem;
+    ctx.shared_a = by_batch ? NULL : mem;
     ctx.threads_mem = mem + shared;
 #ifdef _OPENMP
     if (nt > 1) {

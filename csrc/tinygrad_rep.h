@@ -38,6 +38,9 @@ const char *tr_build_flags(void);
  * op(A) is M x K: A is stored M x K, or K x M when trans_a != 0.
  * op(B) is K x N: B is stored K x N, or N x K when trans_b != 0.
  * Batches are stored one after another: A has batch*M*K elements, B batch*K*N, C batch*M*N.
+ * The kernel set (AVX-512, AVX2 + FMA, portable) is chosen at run time; for tests,
+ * TINYGRAD_REP_MM_SIMD=avx2|default caps it and TINYGRAD_REP_MM_SLAB_BYTES shrinks the packed
+ * A slab (both read at the first call). The bits do not depend on the thread count.
  */
 void tr_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *A, int trans_a, const float *B, int trans_b, float *C, int accumulate);
 void tr_matmul_f64(int64_t batch, int64_t M, int64_t N, int64_t K, const double *A, int trans_a, const double *B, int trans_b, double *C, int accumulate);

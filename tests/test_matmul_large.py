@@ -1,0 +1,121 @@
+"""The blocked matmul path (packed slabs of A, work items handed out to threads) against numpy_ref.
+
+Shapes sit on and around every boundary the blocked path has: micro-tile tails of each SIMD level
+(rows MR = 12/8/6/4, columns NR = 32/24/16/8/4), the K block (256, split evenly), several A slabs
+(split along rows and along K: TINYGRAD_REP_MM_SLAB_BYTES shrinks the slab from its 8 MB in the
+child runs), narrow C (work items cut along rows), both transposes, accumulate and batches (whole matrices per thread,
+or threads sharing each matrix). Each result is checked against numpy_ref within the float
+rounding bound of a length-K dot product, and is the same bit for bit with 1, 2 and 3 threads
+(every C element is computed by one thread in one fixed order) through both bindings.
+TINYGRAD_REP_MM_SIMD caps the SIMD level (avx2, default), so one machine runs every kernel set.
+The checks run in this process with the default slab, and in child processes with small slabs.
+"""
+import itertools
+import os
+
+import numpy as np
+import pytest
+
+from tinygrad_rep.backend import numpy_ref as ref
+
+from test_kernels import BACKENDS, run_child  # noqa: E402  (same module files, child checks)
+
+# (M, N, K): tile tails, K block edges, narrow C, several slabs. Each runs with every
+# combination of transposes and accumulate (A and B alternate between the shapes' roles).
+SHAPES = [
+    (95, 97, 257),     # one past the K block, tails in M and N at every level
+    (96, 96, 256),     # exact multiple of every MR and NR, one K block
+    (97, 95, 255),
+    (130, 33, 513),    # three K blocks (evenly 171), N one past a float32 panel
+    (13, 700, 300),    # few rows: one or two row tiles, many column items
+    (700, 17, 300),    # few columns: one column item, cut along rows
+    (200, 200, 700),
+]
+DTYPES = [np.float32, np.float64]
+# pybind11 at every thread count (3 > cores: uneven shares), cffi (the same C) at two
+RUNS = [("pybind11", 1), ("pybind11", 2), ("pybind11", 3), ("cffi", 2)]
+
+
+@pytest.fixture
+def restore_threads():
+    saved = {name: be.get_num_threads() for name, be in BACKENDS.items()}
+    yield
+    for name, be in BACKENDS.items():
+        be.set_num_threads(saved[name])
+
+
+def operands(rng, M, N, K, batch, trans_a, trans_b, dtype):
+    lead = () if batch is None else (batch,)
+    a = rng.standard_normal(lead + ((K, M) if trans_a else (M, K))).astype(dtype)
+    b = rng.standard_normal(lead + ((N, K) if trans_b else (K, N))).astype(dtype)
+    start = rng.standard_normal(lead + (M, N)).astype(dtype)
+    return a, b, start
+
+
+def check(M, N, K, dtype, trans_a, trans_b, accumulate, batch=None, seed=0):
+    """Both bindings at every thread count: within the rounding bound of numpy_ref, and every
+    result the same bits as the first."""
+    rng = np.random.default_rng(seed)
+    a, b, start = operands(rng, M, N, K, batch, trans_a, trans_b, dtype)
+    want = ref.matmul(a, b, out=start.copy() if accumulate else None, trans_a=trans_a, trans_b=trans_b,
+                      accumulate=accumulate)
+    opa = np.swapaxes(a, -1, -2) if trans_a else a
+    opb = np.swapaxes(b, -1, -2) if trans_b else b
+    bound = np.abs(opa.astype(np.float64)) @ np.abs(opb.astype(np.float64)) + (np.abs(start) if accumulate else 0)
+    eps = np.finfo(dtype).eps
+    first = None
+    for name, n in RUNS:
+        be = BACKENDS[name]
+        be.set_num_threads(n)
+        out = start.copy() if accumulate else None
+        got = be.matmul(a, b, out=out, trans_a=trans_a, trans_b=trans_b, accumulate=accumulate)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert np.all(np.abs(got - want) <= 2 * (K + 2) * eps * bound + 1e-30), (name, n)
+        if first is None:
+            first = got
+        else:
+            assert np.array_equal(got, first), f"{name} with {n} threads differs from 1 thread"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_blocked_matmul_tails_and_blocks(shape, dtype, restore_threads):
+    for i, (trans_a, trans_b, accumulate) in enumerate(itertools.product([False, True], repeat=3)):
+        check(*shape, dtype, trans_a, trans_b, accumulate, seed=i)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, batch", [((130, 140, 150), 4),     # small: whole matrices per thread
+                                          ((400, 300, 400), 3)],    # large: threads share each matrix
+                         ids=["per-thread", "shared"])
+def test_blocked_matmul_batches(shape, batch, dtype, restore_threads):
+    check(*shape, dtype, trans_a=False, trans_b=True, accumulate=False, batch=batch)
+    check(*shape, dtype, trans_a=True, trans_b=False, accumulate=True, batch=batch, seed=1)
+
+
+@pytest.mark.parametrize("level", ["highest", "avx2", "default"])
+def test_blocked_matmul_at_every_simd_level_over_small_slabs(level):
+    """TINYGRAD_REP_MM_SIMD caps the level the matmul kernels dispatch to and
+    TINYGRAD_REP_MM_SLAB_BYTES shrinks the A slab (both read once, at the first matmul), so the
+    AVX2 and portable kernel sets run the same checks here, over many slabs: split along rows
+    and along K (64 KB holds a few row tiles of one K block)."""
+    env = dict(os.environ, TINYGRAD_REP_MM_SLAB_BYTES="65536")
+    if level != "highest":
+        env["TINYGRAD_REP_MM_SIMD"] = level
+    run = run_child(["-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                     "-k", "tails_and_blocks and (95x97 or 700x17-float32) or shared-float64"], env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout
+
+
+@pytest.mark.parametrize("preset, want", [({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "active"}, "active"),
+                                          ({"GOMP_SPINCOUNT": "1000"}, None)])
+def test_openmp_threads_wait_passively_unless_the_user_chose(preset, want):
+    """Importing the package sets OMP_WAIT_POLICY=PASSIVE before the extensions load libgomp (so
+    our idle threads leave the cores to numpy's and torch's), unless a wait policy was set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(preset)
+    run = run_child(["-c", "import os, tinygrad_rep.backend.pybind\n"
+                           "print(os.environ.get('OMP_WAIT_POLICY'))"], env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[0] == str(want)
