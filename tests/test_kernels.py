@@ -575,24 +575,24 @@ def test_missing_extension_is_an_import_error_that_says_how_to_build(adapter, mo
 
 # ---------------------------------------------------------------- the pybind11 fast path
 
-FAST = ["_relu_forward", "_relu_backward", "_softmax_forward", "_log_softmax_forward",
-        "_softmax_backward", "_log_softmax_backward"]
+FAST = ["relu_forward", "relu_backward", "softmax_forward", "log_softmax_forward",
+        "softmax_backward", "log_softmax_backward"]
 
 
 def _fast_args(name, x, out, g=None):
-    return (x, out) if name in ("_relu_forward", "_softmax_forward", "_log_softmax_forward") \
+    return (x, out) if name in ("relu_forward", "softmax_forward", "log_softmax_forward") \
         else (x, x.copy() if g is None else g, out)
 
 
 @pytest.mark.parametrize("name", FAST)
 def test_fast_path_declines_anything_unusual(name):
-    """_C._<kernel> runs only on exactly-right arguments; otherwise it returns False and leaves
-    the output untouched, so the adapter's checked path decides (copy or numpy_ref's error)."""
+    """_C._fast_<kernel> runs only on exactly-right arguments; otherwise it returns None and
+    leaves the output untouched, so the adapter's checked path decides (copy or numpy_ref's error)."""
     from tinygrad_rep import _C
-    fn = getattr(_C, name)
+    fn = getattr(_C, "_fast_" + name)
     x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
     out = np.full_like(x, 7.0)
-    assert fn(*_fast_args(name, x, out)) is True and not np.all(out == 7.0)
+    assert fn(*_fast_args(name, x, out)) is out and not np.all(out == 7.0)
     ro = np.full_like(x, 7.0)
     ro.flags.writeable = False
     big = np.zeros(8, np.float32)
@@ -601,21 +601,46 @@ def test_fast_path_declines_anything_unusual(name):
                 misaligned(np.full_like(x, 7.0)), [[7.0] * 4] * 3]
     for bad in bad_outs:
         before = np.array(bad, copy=True)
-        assert fn(*_fast_args(name, x, bad)) is False
+        assert fn(*_fast_args(name, x, bad)) is None
         assert np.array_equal(np.asarray(bad), before)
     out = np.full_like(x, 7.0)
     for bad_x in (x.astype(np.float64), x.astype(np.float16), x.T.copy().T, misaligned(x), x.tolist(),
-                  x.astype(">f4")):
-        assert fn(*_fast_args(name, bad_x, out)) is False and np.all(out == 7.0)
+                  x.astype(">f4"), x.astype(np.int64)):
+        assert fn(*_fast_args(name, bad_x, out)) is None and np.all(out == 7.0)
     # any overlap between out and an input (in place, or a shifted view of one buffer) declines
-    assert fn(*_fast_args(name, x, x)) is False
-    assert fn(*_fast_args(name, big[:6].reshape(2, 3), big[2:8].reshape(2, 3))) is False
+    assert fn(*_fast_args(name, x, x)) is None
+    assert fn(*_fast_args(name, big[:6].reshape(2, 3), big[2:8].reshape(2, 3))) is None
     if len(_fast_args(name, x, out)) == 3:
-        assert fn(x, x[:, :3].copy(), out) is False and np.all(out == 7.0)  # grad shape differs
-        assert fn(x, out, out) is False
-    if name in ("_softmax_forward", "_log_softmax_forward", "_softmax_backward", "_log_softmax_backward"):
+        assert fn(x, x[:, :3].copy(), out) is None and np.all(out == 7.0)  # grad shape differs
+        assert fn(x, out, out) is None
+    if name in ("softmax_forward", "log_softmax_forward", "softmax_backward", "log_softmax_backward"):
         z = np.array(3.0, np.float32)
-        assert fn(*_fast_args(name, z, np.empty_like(z))) is False  # 0-d: the checked path raises
+        assert fn(*_fast_args(name, z, np.empty_like(z))) is None  # 0-d: the checked path raises
+
+
+def test_fast_path_of_matmul_and_cross_entropy():
+    """The fast path binds shapes from the table's patterns: matmul's optional batch axis and
+    transposes, cross-entropy's index range; anything else declines (None) for the checks."""
+    from tinygrad_rep import _C
+    rng = rng_for(3)
+    a, b = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 4, 3))
+    got = _C._fast_matmul(a, False, b, True, None, False)
+    np.testing.assert_allclose(got, a @ np.swapaxes(b, 1, 2), rtol=1e-12)
+    assert _C._fast_matmul(a, False, b, False, None, False) is None           # inner sizes differ
+    assert _C._fast_matmul(a[0], False, b, True, None, False) is None         # 2-D with 3-D
+    assert _C._fast_matmul(a, False, b, True, None, True) is None             # accumulate, no out
+    assert _C._fast_matmul(a, False, b, 1, None, False) is None               # a flag that is no bool
+    out = np.ones((2, 5, 4))
+    assert _C._fast_matmul(a, False, b, True, out, True) is out
+    np.testing.assert_allclose(out, 1 + a @ np.swapaxes(b, 1, 2), rtol=1e-12)
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    losses, probs = _C._fast_cross_entropy_forward(logits, np.array([0, 2, 1, 2]), None, None)
+    want = ref.cross_entropy_forward(logits, np.array([0, 2, 1, 2]))
+    np.testing.assert_allclose(losses, want[0], rtol=1e-6)
+    np.testing.assert_allclose(probs, want[1], rtol=1e-6)
+    for bad_targets in (np.array([0, 3, 1, 2]), np.array([0, -1, 1, 2]), np.array([0, 2, 1], np.int64),
+                        np.array([0, 2, 1, 2], np.int32)):
+        assert _C._fast_cross_entropy_forward(logits, bad_targets, None, None) is None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -102,12 +102,14 @@ def last_axis(name, x):
 
 
 # ---- argument preparation for the C adapters (pybind.py and cffi.py) ----
-# Each prepare_<kernel> checks its arguments exactly as numpy_ref.<kernel> does, in the same
-# order, so every backend raises the same exception class with the same message for the same bad
-# input. It then allocates the outputs that were not given, and copies any input that overlaps a
-# caller-supplied output: the C kernels may write an output before they are done reading their
-# inputs (log-softmax keeps exp(x - max) in `out` while it still needs x), so an overlap would
-# silently corrupt the result. It returns the arrays and sizes the C call needs.
+# Each prepare_<kernel> (named by the kernel's row in kernels.py) takes numpy_ref.<kernel>'s
+# arguments and checks them exactly as numpy_ref does, in the same order, so every backend raises
+# the same exception class with the same message for the same bad input. It then allocates the
+# outputs that were not given, and copies any input that overlaps a caller-supplied output: the C
+# kernels may write an output before they are done reading their inputs (log-softmax keeps
+# exp(x - max) in `out` while it still needs x), so an overlap would silently corrupt the result.
+# It returns the C kernel's arguments, in C order (arrays for pointers). A row without a named
+# function is checked by `generic_prepare`, from the row's shape patterns alone.
 
 def out_buffer(out, name, shape, dtype):
     """A new output array when out is None, else the validated caller buffer."""
@@ -136,8 +138,8 @@ def apart(out, x):
     return x.copy() if np.may_share_memory(out, x) else x
 
 
-def prepare_matmul(a, b, out, trans_a, trans_b, accumulate):
-    """-> a, b, out, batch, M, N, K (batch is 1 for 2-D operands)."""
+def prepare_matmul(a, b, out=None, trans_a=False, trans_b=False, accumulate=False):
+    """-> batch, M, N, K, a, trans_a, b, trans_b, out, accumulate (batch is 1 for 2-D operands)."""
     a = as_float("matmul: a", a)
     b = as_float("matmul: b", b, a.dtype)
     batch, M, N, K, shape = matmul_shapes(a, b, trans_a, trans_b)
@@ -148,27 +150,28 @@ def prepare_matmul(a, b, out, trans_a, trans_b, accumulate):
     else:
         check_out("matmul: out", out, shape, a.dtype)
         a, b = apart(out, a), apart(out, b)
-    return a, b, out, (1 if batch is None else batch), M, N, K
+    return ((1 if batch is None else batch), M, N, K, a, 1 if trans_a else 0, b, 1 if trans_b else 0,
+            out, 1 if accumulate else 0)
 
 
-def prepare_relu_forward(x, out):
-    """-> x, out"""
+def prepare_relu_forward(x, out=None):
+    """-> n, x, out"""
     x = as_float("relu_forward: x", x)
     if out is None:
-        return x, pool.empty_like(x)
+        return x.size, x, pool.empty_like(x)
     check_out("relu_forward: out", out, x.shape, x.dtype)
-    return apart(out, x), out
+    return x.size, apart(out, x), out
 
 
-def prepare_relu_backward(x, grad, out):
-    """-> x, grad, out"""
+def prepare_relu_backward(x, grad, out=None):
+    """-> n, x, grad, out"""
     x = as_float("relu_backward: x", x)
     grad = as_float("relu_backward: grad", grad)
     same_shape("relu_backward: x", x, "grad", grad)
     if out is None:
-        return x, grad, pool.empty_like(x)
+        return x.size, x, grad, pool.empty_like(x)
     check_out("relu_backward: out", out, x.shape, x.dtype)
-    return apart(out, x), apart(out, grad), out
+    return x.size, apart(out, x), apart(out, grad), out
 
 
 # argument names in messages, made once (string formatting would cost on every tiny call)
@@ -176,8 +179,8 @@ _ROW_NAMES = {k: (f"{k}: x", f"{k}: y", f"{k}: grad", f"{k}: out") for k in (
     "softmax_forward", "log_softmax_forward", "softmax_backward", "log_softmax_backward")}
 
 
-def prepare_rows_forward(kernel, x, out):
-    """softmax_forward / log_softmax_forward -> x, out, rows, cols"""
+def _rows_forward(kernel, x, out):
+    """softmax_forward / log_softmax_forward -> rows, cols, x, out"""
     x_name, _, _, out_name = _ROW_NAMES[kernel]
     x = as_float(x_name, x)
     last_axis(kernel, x)
@@ -187,11 +190,11 @@ def prepare_rows_forward(kernel, x, out):
         check_out(out_name, out, x.shape, x.dtype)
         x = apart(out, x)
     cols = x.shape[-1]
-    return x, out, (x.size // cols if cols else 0), cols
+    return (x.size // cols if cols else 0), cols, x, out
 
 
-def prepare_rows_backward(kernel, y, grad, out):
-    """softmax_backward / log_softmax_backward -> y, grad, out, rows, cols"""
+def _rows_backward(kernel, y, grad, out):
+    """softmax_backward / log_softmax_backward -> rows, cols, y, grad, out"""
     _, y_name, grad_name, out_name = _ROW_NAMES[kernel]
     y = as_float(y_name, y)
     grad = as_float(grad_name, grad)
@@ -203,11 +206,27 @@ def prepare_rows_backward(kernel, y, grad, out):
         check_out(out_name, out, y.shape, y.dtype)
         y, grad = apart(out, y), apart(out, grad)
     cols = y.shape[-1]
-    return y, grad, out, (y.size // cols if cols else 0), cols
+    return (y.size // cols if cols else 0), cols, y, grad, out
 
 
-def prepare_cross_entropy_forward(logits, targets, losses, probs):
-    """-> logits, targets (int64), losses, probs, B, C"""
+def prepare_softmax_forward(x, out=None):
+    return _rows_forward("softmax_forward", x, out)
+
+
+def prepare_log_softmax_forward(x, out=None):
+    return _rows_forward("log_softmax_forward", x, out)
+
+
+def prepare_softmax_backward(y, grad, out=None):
+    return _rows_backward("softmax_backward", y, grad, out)
+
+
+def prepare_log_softmax_backward(y, grad, out=None):
+    return _rows_backward("log_softmax_backward", y, grad, out)
+
+
+def prepare_cross_entropy_forward(logits, targets, losses=None, probs=None):
+    """-> B, C, logits, targets (int64), losses, probs"""
     logits = as_float("cross_entropy_forward: logits", logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy_forward: logits must be 2-D (B, C), got shape {logits.shape}")
@@ -221,11 +240,11 @@ def prepare_cross_entropy_forward(logits, targets, losses, probs):
         raise ValueError("cross_entropy_forward: losses and probs must not overlap")
     for out in (losses, probs):
         logits, targets = apart(out, logits), apart(out, targets)
-    return logits, targets, losses, probs, B, C
+    return B, C, logits, targets, losses, probs
 
 
-def prepare_cross_entropy_backward(probs, targets, grad, out):
-    """-> probs, targets (int64), grad, out, B, C"""
+def prepare_cross_entropy_backward(probs, targets, grad, out=None):
+    """-> B, C, probs, targets (int64), grad, out"""
     probs = as_float("cross_entropy_backward: probs", probs)
     if probs.ndim != 2:
         raise ValueError(f"cross_entropy_backward: probs must be 2-D (B, C), got shape {probs.shape}")
@@ -241,11 +260,11 @@ def prepare_cross_entropy_backward(probs, targets, grad, out):
     else:
         check_out("cross_entropy_backward: out", out, (B, C), probs.dtype)
         probs, targets, grad = apart(out, probs), apart(out, targets), apart(out, grad)
-    return probs, targets, grad, out, B, C
+    return B, C, probs, targets, grad, out
 
 
-def prepare_embedding_gather(weight, indices, out):
-    """-> weight, indices (int64), out, n, d"""
+def prepare_embedding_gather(weight, indices, out=None):
+    """-> n, d, weight, indices (int64), out"""
     weight = as_float("embedding_gather: weight", weight)
     if weight.ndim != 2:
         raise ValueError(f"embedding_gather: weight must be 2-D (V, d), got shape {weight.shape}")
@@ -258,11 +277,11 @@ def prepare_embedding_gather(weight, indices, out):
     else:
         check_out("embedding_gather: out", out, (n, d), weight.dtype)
         weight, indices = apart(out, weight), apart(out, indices)
-    return weight, indices, out, n, d
+    return n, d, weight, indices, out
 
 
 def prepare_embedding_scatter_add(grad, indices, out):
-    """-> grad, indices (int64), out, n, d"""
+    """-> n, d, grad, indices (int64), out"""
     if out is None:
         raise ValueError("embedding_scatter_add: out (V, d) is required: it is accumulated into")
     grad = as_float("embedding_scatter_add: grad", grad)
@@ -275,7 +294,7 @@ def prepare_embedding_scatter_add(grad, indices, out):
     if indices.shape != (grad.shape[0],):
         raise ValueError(f"embedding_scatter_add: indices must have shape ({grad.shape[0]},), got {indices.shape}")
     grad, indices = apart(out, grad), apart(out, indices)
-    return grad, indices, out, grad.shape[0], grad.shape[1]
+    return grad.shape[0], grad.shape[1], grad, indices, out
 
 
 def env_num_threads_problem(value):
@@ -294,8 +313,8 @@ def env_num_threads_problem(value):
 
 # ---- word2vec kernels (csrc/sgns.c): shared by numpy_ref, pybind.py and cffi.py ----
 
-def prepare_sgns(center, targets, losses, grad_center, grad_targets):
-    """sgns_forward_backward -> center, targets, losses, grad_center, grad_targets, B, T, d"""
+def prepare_sgns(center, targets, losses=None, grad_center=None, grad_targets=None):
+    """sgns_forward_backward -> B, T, d, center, targets, losses, grad_center, grad_targets"""
     name = "sgns_forward_backward"
     center = as_float(f"{name}: center", center)
     targets = as_float(f"{name}: targets", targets, center.dtype)
@@ -316,11 +335,11 @@ def prepare_sgns(center, targets, losses, grad_center, grad_targets):
                 raise ValueError(f"{name}: output buffers must not overlap")
     for out in outs:
         center, targets = apart(out, center), apart(out, targets)
-    return (center, targets) + outs + (B, T, d)
+    return (B, T, d, center, targets) + outs
 
 
-def prepare_sample_negatives(prob, alias, avoid, k, seed, out):
-    """sample_negatives -> prob, alias, avoid (int64), k, seed, out, rows, V"""
+def prepare_sample_negatives(prob, alias, avoid, k, seed, out=None):
+    """sample_negatives -> rows, k, V, prob, alias, avoid (int64), seed, out"""
     name = "sample_negatives"
     if not isinstance(prob, np.ndarray) or prob.dtype != np.float64 or prob.ndim != 1:
         raise TypeError(f"{name}: prob must be a 1-D float64 ndarray")
@@ -347,11 +366,11 @@ def prepare_sample_negatives(prob, alias, avoid, k, seed, out):
     else:
         check_out(f"{name}: out", out, (rows, k), np.dtype(np.int64))
         prob, alias, avoid = apart(out, prob), apart(out, alias), apart(out, avoid)
-    return prob, alias, avoid, k, seed, out, rows, V
+    return rows, k, V, prob, alias, avoid, seed, out
 
 
-def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
-    """sgns_sgd -> W_in, W_out, inputs, targets (int64), lr (float), losses, work, n, T, d
+def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses=None):
+    """sgns_sgd -> n, T, d, W_in, W_out, inputs, targets (int64), lr (float), losses, work
     (work: the kernel's T + d scratch values).
 
     W_in and W_out are updated in place, so they must be C-contiguous, writeable, of one float
@@ -391,7 +410,7 @@ def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
     for out in (W_in, W_out, losses):
         inputs, targets = apart(out, inputs), apart(out, targets)
     T = targets.shape[1]
-    return W_in, W_out, inputs, targets, float(lr), losses, np.empty(T + d, W_in.dtype), n, T, d
+    return n, T, d, W_in, W_out, inputs, targets, float(lr), losses, np.empty(T + d, W_in.dtype)
 
 
 _INF = math.inf
@@ -406,9 +425,10 @@ def _refuse_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay):
             raise ValueError(f"adam_step: {name} must be {limits}, got {value!r}")
 
 
-def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
-    """Checks shared by every backend's adam_step -> param, grad, exp_avg, exp_avg_sq,
-    step_size, bias2_sqrt.
+def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                      weight_decay=0.0, decoupled=False):
+    """Checks shared by every backend's adam_step -> n, param, grad, exp_avg, exp_avg_sq, beta1,
+    beta2, eps, weight_decay, decoupled, lr, step_size, bias2_sqrt (tr_adam_step's arguments).
 
     param, exp_avg and exp_avg_sq are updated in place, so they must be writeable, C-contiguous,
     aligned float32/float64 arrays of one shape and dtype that do not overlap (a copy would drop
@@ -440,4 +460,9 @@ def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
         _refuse_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay)
     step_size = lr / (1.0 - beta1 ** step)
     bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
-    return param, grad, exp_avg, exp_avg_sq, step_size, bias2_sqrt
+    return (param.size, param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps, weight_decay,
+            1 if decoupled else 0, lr, step_size, bias2_sqrt)
+
+
+def generic_prepare(row):
+    raise NotImplementedError(row.name)
