@@ -24,7 +24,7 @@ def params(row):
 
 def check_function(row):
     """The function that checks numpy_ref-style arguments of a row and returns its C arguments."""
-    return getattr(_checks, row.check) if row.check else _checks.generic_prepare(row)
+    return getattr(_checks, row.check) if row.check else _checks.generic_prepare(row, params(row))
 
 
 def lead(row):

@@ -42,17 +42,27 @@ def _dense(x):
 
 def as_index(name, idx, upper):
     """Return idx as a C-contiguous int64 array with every entry in [0, upper)."""
+    idx = as_int64(name, idx)
+    in_range(name, idx, upper)
+    return idx
+
+
+def as_int64(name, idx):
+    """Return idx as a C-contiguous int64 array; reject non-integer dtypes."""
     if not isinstance(idx, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray of integers, got {type(idx).__name__}")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{name}: dtype {idx.dtype} is not an integer dtype")
-    idx = _dense(idx.astype(np.int64, copy=False))
+    return _dense(idx.astype(np.int64, copy=False))
+
+
+def in_range(name, idx, upper):
+    """Raise IndexError unless every entry of the int64 array idx is in [0, upper)."""
     if idx.size:
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= upper:
             bad = lo if lo < 0 else hi
             raise IndexError(f"{name}: index {bad} is out of range for size {upper}")
-    return idx
 
 
 def check_out(name, out, shape, dtype):
@@ -464,5 +474,163 @@ def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, bet
             1 if decoupled else 0, lr, step_size, bias2_sqrt)
 
 
-def generic_prepare(row):
-    raise NotImplementedError(row.name)
+# ---- the checks of a kernel row without a named function, from its shape patterns ----
+
+def _shape_text(parts):
+    return "(" + ", ".join(str(p) for p in parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _is_number(v):
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
+
+def generic_prepare(row, names):
+    """The check function of a kernel row (kernels.Kernel) that names none: it takes
+    numpy_ref's arguments (parameter `names`, in order) and returns the C arguments, raising
+    the messages of the functions above (as_float, as_index, check_out, same_shape) and
+    "<kernel>: <arg> must be 2-D (B, C), got shape (3,)" / "... must have shape (2, T), got
+    (3, 1)" for a shape that does not fit the row's pattern."""
+    from . import kernels as K
+    k, args = row.name, row.args
+    where = {a.py: names.index(a.py) for a in args if a.py is not None}
+    numbers = [i for i, a in enumerate(args) if a.role in (K.FLAG, K.SCALAR, K.SEED) or
+               (a.role == K.SIZE and a.py is not None)]
+    arrays = [i for i in row.arrays if args[i].role != K.SCRATCH]
+
+    def bind_shape(a, x, sym, binder, flags):
+        tokens = list(a.pattern)
+        if a.swap and flags[a.swap]:
+            tokens[-2:] = tokens[-1:-3:-1]
+        star = tokens and tokens[0][0] == "*"
+        if star and tokens[0][1:] in sym:  # the very shape of the array that bound it
+            same_shape(f"{k}: {binder[tokens[0][1:]]}", binder["@" + tokens[0][1:]], a.name, x)
+            return
+        if star and x.ndim < len(tokens) - 1:
+            more = len(tokens) - 1
+            raise ValueError(f"{k}: needs at least {more} dimension{'s' * (more > 1)}, got a {x.ndim}-d array")
+        lead = x.ndim - len(tokens) + 1 if star else 0
+        if tokens and tokens[0][0] == "?" and x.ndim == len(tokens) - 1:
+            sym.setdefault(tokens[0][1:], None)
+            tokens = tokens[1:]
+        want = [t.lstrip("*?") for t in tokens]
+        free = all(t not in sym for t in want)
+        dims = [x.shape[:lead]] + list(x.shape[lead:]) if star else list(x.shape)
+        fits = len(dims) == len(want) and all(sym.get(t, d) == d for t, d in zip(want, dims))
+        if not fits:
+            if free and len(want) == 1:
+                raise ValueError(f"{k}: {a.name} must be 1-D, got shape {x.shape}")
+            if free:
+                raise ValueError(f"{k}: {a.name} must be {len(want)}-D ({', '.join(want)}), got shape {x.shape}")
+            raise ValueError(f"{k}: {a.name} must have shape {_shape_text([sym.get(t, t) for t in want])}, "
+                             f"got {x.shape}")
+        for t, d in zip(want, dims):
+            if t not in sym:
+                sym[t], binder[t], binder["@" + t] = d, a.name, x
+        if star:
+            sym[want[0]] = x.shape[:lead]
+
+    def shape_of(a, sym, flags):
+        tokens = list(a.pattern)
+        if a.swap and flags[a.swap]:
+            tokens[-2:] = tokens[-1:-3:-1]
+        shape = []
+        for t in tokens:
+            v = sym[t.lstrip("*?")]
+            shape += list(v) if t[0] == "*" else [] if v is None else [v]
+        return tuple(shape)
+
+    def prepare(*values):
+        c = [None] * len(args)
+        sym, binder, flags = {}, {}, {}
+        for i in numbers:
+            a, v = args[i], values[where[args[i].py]]
+            if a.role == K.FLAG:
+                c[i] = flags[a.name] = 1 if v else 0
+            elif a.role == K.SCALAR:
+                if not _is_number(v) or (a.finite and not math.isfinite(v)):
+                    raise ValueError(f"{k}: {a.name} must be a {'finite ' * a.finite}number, got {v!r}")
+                c[i] = float(v)
+            elif a.role == K.SEED:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < 2 ** 64:
+                    raise ValueError(f"{k}: {a.name} must be an integer in [0, 2**64), got {v!r}")
+                c[i] = int(v)
+            else:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                    raise ValueError(f"{k}: {a.name} must be an integer >= 0, got {v!r}")
+                sym[a.sym] = int(v)
+        dtype, missing, deferred = None, [], []
+        for i in arrays:
+            a, x = args[i], values[where[args[i].py]]
+            name = f"{k}: {a.name}"
+            if x is None and a.role == K.OUT:
+                if a.required_if and flags[a.required_if]:
+                    raise ValueError(f"{name}: {a.required_if}=True needs an output to accumulate into")
+                missing.append(i)
+                continue
+            if x is None:
+                raise ValueError(f"{name} is required: it is updated in place")
+            if a.role in (K.OUT, K.INOUT):
+                if not isinstance(x, np.ndarray):
+                    raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+                want = {"T": dtype or x.dtype, "f64": np.dtype(np.float64), "i64": np.dtype(np.int64)}[a.dtype]
+                if a.dtype == "T" and x.dtype not in FLOAT_DTYPES:
+                    raise TypeError(f"{name}: dtype {x.dtype} is not supported (kernels take float32 or float64)")
+                if all(t.lstrip("*?") in sym for t in a.pattern):
+                    check_out(name, x, shape_of(a, sym, flags), want)
+                else:
+                    bind_shape(a, x, sym, binder, flags)
+                    check_out(name, x, x.shape, want)
+                dtype = dtype or (x.dtype if a.dtype == "T" else None)
+            elif a.role == K.INDEX:
+                if a.below in sym:
+                    x = as_index(name, x, sym[a.below])
+                else:  # its bound comes from a later argument: the range is checked below
+                    x = as_int64(name, x)
+                    deferred.append(i)
+                bind_shape(a, x, sym, binder, flags)
+            elif a.role == K.INTS:
+                x = as_int64(name, x)
+                bind_shape(a, x, sym, binder, flags)
+            else:
+                like = a.pattern and a.pattern[0][0] == "*" and a.pattern[0][1:] in sym
+                x = as_float(name, x, None if like or a.dtype != "T" else dtype)
+                if a.dtype == "f64" and x.dtype != np.float64:
+                    raise TypeError(f"{name}: dtype {x.dtype} does not match float64")
+                bind_shape(a, x, sym, binder, flags)
+                dtype = dtype or (x.dtype if a.dtype == "T" else None)
+                if a.within and not np.all((x >= a.within[0]) & (x <= a.within[1])):
+                    raise ValueError(f"{name}: entries must lie in [{a.within[0]}, {a.within[1]}]")
+            c[i] = x
+        for i, a in enumerate(args):
+            if a.role == K.SIZE:
+                if a.sym not in sym:
+                    raise TypeError(f"kernel table: {k}'s size {a.name} is bound by no argument")
+                v = sym[a.sym]
+                c[i] = 1 if v is None else int(np.prod(v)) if isinstance(v, tuple) else v
+                if c[i] < a.minimum:
+                    raise ValueError(f"{k}: {a.sym} must be >= {a.minimum}, got {c[i]}")
+        for i in deferred:
+            in_range(f"{k}: {args[i].name}", c[i], sym[args[i].below])
+        for i in missing:
+            a = args[i]
+            want = {"T": dtype, "f64": np.dtype(np.float64), "i64": np.dtype(np.int64)}[a.dtype]
+            c[i] = pool.empty(shape_of(a, sym, flags), want)
+        for i, a in enumerate(args):
+            if a.role == K.SCRATCH:
+                c[i] = np.empty(sum(sym[t] for t in a.count), dtype)
+            elif a.role == K.SIZE and a.nonempty_if and c[[b.name for b in args].index(a.nonempty_if)].size:
+                if c[i] < 1:
+                    raise ValueError(f"{k}: {a.message}")
+        written = [i for i in row.arrays if args[i].role in K.WRITTEN]
+        for n, i in enumerate(written):
+            for j in written[n + 1:]:
+                if shares_memory(c[i], c[j]):
+                    raise ValueError(f"{k}: {args[i].name} and {args[j].name} must not overlap")
+        for i in row.arrays:
+            if args[i].role not in K.WRITTEN:
+                for j in written:
+                    c[i] = apart(c[j], c[i])
+        return tuple(c)
+
+    prepare.__name__ = prepare.__qualname__ = f"prepare_{k}"
+    return prepare
