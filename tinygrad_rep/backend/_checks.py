@@ -484,14 +484,29 @@ def _is_number(v):
     return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
 
 
-def generic_prepare(row, names):
+_generic = {}
+
+
+def check_args(kernel, *values):
+    """A kernel's C arguments from its Python-side arguments (the table row's, in C order),
+    checked by the row's generic checks: numpy_ref's way to check a kernel without a named
+    check function, e.g. `n, x, alpha, out = check_args("scale", x, alpha, out)`."""
+    if kernel not in _generic:
+        from .kernels import BY_NAME
+        _generic[kernel] = generic_prepare(BY_NAME[kernel])
+    return _generic[kernel](*values)
+
+
+def generic_prepare(row, names=None):
     """The check function of a kernel row (kernels.Kernel) that names none: it takes
-    numpy_ref's arguments (parameter `names`, in order) and returns the C arguments, raising
+    numpy_ref's arguments (parameter `names`, in order; by default the row's Python-side
+    arguments in C order) and returns the C arguments, raising
     the messages of the functions above (as_float, as_index, check_out, same_shape) and
     "<kernel>: <arg> must be 2-D (B, C), got shape (3,)" / "... must have shape (2, T), got
     (3, 1)" for a shape that does not fit the row's pattern."""
     from . import kernels as K
     k, args = row.name, row.args
+    names = names or [a.py for a in args if a.py is not None]
     where = {a.py: names.index(a.py) for a in args if a.py is not None}
     numbers = [i for i, a in enumerate(args) if a.role in (K.FLAG, K.SCALAR, K.SEED) or
                (a.role == K.SIZE and a.py is not None)]
