@@ -35,6 +35,8 @@ namespace {
 
 // ---- one kernel row of the table (kernels.Kernel.spec()), by position ----
 
+constexpr int kMaxArgs = 16, kMaxSyms = 16;
+
 enum Role { SIZE, IN, OUT, INOUT, INDEX, INTS, FLAG, SCALAR, SEED, SCRATCH, DERIVED };
 enum Tok { AXIS = 0, STAR = 1, OPTIONAL = 2 };
 
@@ -83,6 +85,7 @@ Row row_from(py::handle spec)
     row.name = t[0].cast<std::string>();
     for (auto c : t[1].cast<py::tuple>()) row.c_names.push_back(c.cast<std::string>());
     for (auto r : t[4].cast<py::tuple>()) row.results.push_back(r.cast<int>());
+    if (t[2].cast<py::tuple>().size() > kMaxSyms) throw py::value_error("kernel table: raise kMaxSyms");
     for (auto s : t[2].cast<py::tuple>()) {
         auto st = s.cast<py::tuple>();
         row.symbols.push_back(st[0].cast<std::string>());
@@ -146,7 +149,7 @@ struct Invoke<void (*)(A...)> {
 };
 using Invoker = void (*)(const Slot *);
 
-constexpr int kMaxArgs = 16;
+
 
 // ---- the checked functions: _C.<kernel>(C arguments) ----
 
@@ -166,7 +169,8 @@ int64_t mul(const std::string &fn, int64_t a, int64_t b)
 void check_call(const Row &row, const std::string &fn, Slot *s, py::array *const *arrays)
 {
     const int nargs = static_cast<int>(row.args.size());
-    std::vector<int64_t> sym(row.symbols.size(), -1);
+    int64_t sym[kMaxSyms];
+    for (size_t k = 0; k < row.symbols.size(); ++k) sym[k] = -1;
     for (int i = 0; i < nargs; ++i) {
         const ArgSpec &a = row.args[i];
         if (a.role != SIZE) continue;

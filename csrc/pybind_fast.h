@@ -51,7 +51,6 @@ constexpr char kForeignOrder = '<';
 constexpr char kForeignOrder = '>';
 #endif
 constexpr int kInt64 = npy_api::NPY_INT64_;
-constexpr int kMaxSyms = 16;
 
 // True (and v filled in) when h is a C-contiguous, aligned ndarray of native float32, float64
 // or int64.
@@ -158,6 +157,8 @@ struct kernel {
     Invoker variant[2] = {nullptr, nullptr};  // float32, float64 (a fixed kernel: [0])
     py::object pool_empty;                    // backend.pool.empty(shape, dtype)
     int64_t pool_min_bytes;
+    // C positions by what run() does with them, so that a call loops over no more than it needs
+    std::vector<int> python, numbers, py_arrays, sizes, arrays, scans;
 };
 
 // A new uninitialized C-contiguous array: from the pool when it is large, else from numpy.
@@ -185,14 +186,15 @@ py::object run(const kernel &k, const py::handle *h)
     Slot slot[kMaxArgs];
     view v[kMaxArgs];
     py::handle obj[kMaxArgs];
-    py::object made[kMaxArgs];
+    py::object made[2];  // outputs allocated here (more go to `extra`)
+    std::vector<py::object> extra;
+    int nmade = 0;
     bool have[kMaxArgs] = {};
     symbols s;
     int ftype = -1;
-    for (int i = 0, p = 0; i < nargs; ++i)
-        if (row.args[i].from_python) obj[i] = h[p++];
+    for (size_t p = 0; p < k.python.size(); ++p) obj[k.python[p]] = h[p];
     // numbers first: a flag may transpose an array's pattern
-    for (int i = 0; i < nargs; ++i) {
+    for (int i : k.numbers) {
         const ArgSpec &a = row.args[i];
         PyObject *o = obj[i].ptr();
         if (a.role == FLAG) {
@@ -217,9 +219,8 @@ py::object run(const kernel &k, const py::handle *h)
             if (overflow || n < 0 || !s.bind(a.sym, n)) return py::none();
         }
     }
-    for (int i = 0; i < nargs; ++i) {
+    for (int i : k.py_arrays) {
         const ArgSpec &a = row.args[i];
-        if (!a.is_array() || !a.from_python) continue;
         if (obj[i].is_none()) {
             if (a.role != OUT || (a.required_if >= 0 && slot[a.required_if].i)) return py::none();
             continue;
@@ -238,17 +239,16 @@ py::object run(const kernel &k, const py::handle *h)
     }
     if (!row.c_names.empty() && k.variant[1] && ftype < 0) return py::none();
     int64_t biggest = 0;
-    for (int i = 0; i < nargs; ++i) {
+    for (int i : k.sizes) {
         const ArgSpec &a = row.args[i];
-        if (a.role != SIZE) continue;
         if (s.state[a.sym] == 0) return py::none();
         slot[i].i = s.state[a.sym] == 2 ? 1 : s.value[a.sym];
         if (slot[i].i < a.minimum) return py::none();
     }
     // outputs not given, and scratch arrays
-    for (int i = 0; i < nargs; ++i) {
+    for (int i : k.arrays) {
         const ArgSpec &a = row.args[i];
-        if (!a.is_array() || have[i]) continue;
+        if (have[i]) continue;
         ssize_t dims[2 * kMaxSyms];
         int nd = 0;
         if (a.role == SCRATCH) {
@@ -271,23 +271,25 @@ py::object run(const kernel &k, const py::handle *h)
         }
         const int type = a.dtype == 'T' ? (ftype >= 0 ? ftype : npy_api::NPY_DOUBLE_)
                          : a.dtype == 'd' ? static_cast<int>(npy_api::NPY_DOUBLE_) : kInt64;
-        made[i] = allocate(k, type, nd, dims);
-        obj[i] = made[i];
+        py::object fresh = allocate(k, type, nd, dims);
+        obj[i] = fresh;
+        if (nmade < 2) made[nmade++] = std::move(fresh);
+        else extra.push_back(std::move(fresh));
         view_of(obj[i], v[i]);
         have[i] = true;
     }
-    for (int i = 0; i < nargs; ++i) {
+    for (int i : k.sizes) {
         const ArgSpec &a = row.args[i];
-        if (a.role == SIZE && a.nonempty_if >= 0 && v[a.nonempty_if].size > 0 && slot[i].i < 1)
-            return py::none();
-        if (!a.is_array()) continue;
+        if (a.nonempty_if >= 0 && v[a.nonempty_if].size > 0 && slot[i].i < 1) return py::none();
+    }
+    for (int i : k.arrays) {
         slot[i].p = v[i].data;
         if (v[i].size > biggest) biggest = v[i].size;
-        if (!a.written()) continue;
-        for (int j = 0; j < nargs; ++j)
-            if (j != i && row.args[j].is_array() && !disjoint(v[i], v[j])) return py::none();
+        if (!row.args[i].written()) continue;
+        for (int j : k.arrays)
+            if (j != i && !disjoint(v[i], v[j])) return py::none();
     }
-    for (int i = 0; i < nargs; ++i) {
+    for (int i : k.scans) {
         const ArgSpec &a = row.args[i];
         if (a.role == INDEX) {
             const int64_t *idx = reinterpret_cast<const int64_t *>(v[i].data);
@@ -345,7 +347,17 @@ void bind(py::module_ &m, const Row &row, const std::map<std::string, Invoker> &
         from_python += a.from_python;
     }
     auto pool = py::module_::import("tinygrad_rep.backend.pool");
-    auto *k = new kernel{&row, {nullptr, nullptr}, pool.attr("empty"), pool.attr("MIN_BYTES").cast<int64_t>()};
+    auto *k = new kernel{&row, {nullptr, nullptr}, pool.attr("empty"), pool.attr("MIN_BYTES").cast<int64_t>(), {}, {}, {}, {}, {}, {}};
+    for (int i = 0; i < static_cast<int>(row.args.size()); ++i) {
+        const ArgSpec &a = row.args[i];
+        if (a.from_python) k->python.push_back(i);
+        if (a.role == FLAG || a.role == SCALAR || a.role == SEED || (a.role == SIZE && a.from_python))
+            k->numbers.push_back(i);
+        if (a.is_array() && a.from_python) k->py_arrays.push_back(i);
+        if (a.role == SIZE) k->sizes.push_back(i);
+        if (a.is_array()) k->arrays.push_back(i);
+        if (a.role == INDEX || a.has_within) k->scans.push_back(i);
+    }
     for (size_t v = 0; v < row.c_names.size() && v < 2; ++v) k->variant[v] = invokers.at(row.c_names[v]);
     (void)table;
     def_fast_n<1>(m, "_fast_" + row.name, k, from_python);
