@@ -4,13 +4,17 @@
  *  - Arrays are dense, C-contiguous, row-major; sizes are int64_t element counts >= 0.
  *  - The caller allocates every output; kernels never allocate what they return.
  *  - "overwrites" means the output's old contents are ignored; "accumulates" means += .
- *  - Pointers and sizes are validated by the binding layer (tinygrad_rep/backend/_checks.py)
- *    before a call: kernels trust that sizes match the buffers and indices are in range.
+ *  - Pointers and sizes are validated by the binding layer before a call: kernels trust that
+ *    sizes match the buffers and indices are in range. What each argument is (a size, an array
+ *    of so many elements, an index array and its range, ...) is said once, in the kernel's row
+ *    of tinygrad_rep/backend/kernels.py, which both bindings and the checks read.
  *  - No kernel reads or writes outside [ptr, ptr + size); a zero size touches no memory.
  *  - Results do not depend on the thread count (each output element is computed by one
  *    thread, in one fixed order).
  * The cffi cdef is generated from this file with preprocessor lines dropped, so keep
  * declarations on plain lines (no macros inside prototypes).
+ * Adding a kernel: its prototype here, its name in TR_KERNELS at the end, its row in kernels.py
+ * (docs/architecture.md, "Adding a kernel", lists every file it touches).
  */
 #ifndef TINYGRAD_REP_H
 #define TINYGRAD_REP_H
