@@ -1,7 +1,7 @@
 """setup.py: builds the C kernels once and links them into both Python extensions.
 
 Metadata lives in pyproject.toml; this file only describes the compiled parts:
-  - csrc/*.c -> static library `tinygrad_rep_kernels` (setuptools build_clib), compiled with C
+  - csrc/*.c (all of them) -> static library `tinygrad_rep_kernels` (setuptools build_clib), compiled with C
     flags. Pybind11Extension would put -std=c++17 on every source of its extension, .c files
     included, so the C sources never go into an extension's own source list.
   - tinygrad_rep._C      pybind11 module (csrc/bind_pybind.cpp) linked with that library;
@@ -25,7 +25,8 @@ from setuptools import find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 KERNEL_LIB = "tinygrad_rep_kernels"
-C_SOURCES = ["csrc/runtime.c", "csrc/matmul.c", "csrc/relu.c", "csrc/softmax.c", "csrc/softmax_x86.c", "csrc/embedding.c", "csrc/sgns.c", "csrc/optim.c"]
+# every C file of csrc/ is a kernel source: a new kernel's file needs no edit here
+C_SOURCES = sorted(glob.glob("csrc/*.c"))
 HEADER = "csrc/tinygrad_rep.h"
 
 # No -march=native (the wheel must run on any x86-64; target_clones picks AVX-512/AVX2 at load

@@ -1,344 +1,299 @@
 // bind_pybind.cpp: the pybind11 module tinygrad_rep._C, one Python function per C kernel.
 //
-// Each function has the C kernel's name without "tr_" and the C argument order, with numpy
-// arrays in place of pointers: e.g. softmax_forward_f32(rows, cols, x, out). The Python adapter
-// (tinygrad_rep/backend/pybind.py) validates and allocates first; the checks here are a cheap
-// second line so that calling _C directly can raise ValueError/TypeError but never corrupt
-// memory:
+// Nothing here is written per kernel. The header's TR_KERNELS list names every kernel; for each,
+// one variadic template (bind_checked) deduces the C signature from the function pointer and
+// binds a checked function under the kernel's name without "tr_", with the C argument order and
+// numpy arrays in place of pointers: e.g. softmax_forward_f32(rows, cols, x, out). What each
+// argument means (a size, an array of so many elements, an index array with its range, ...)
+// comes from the kernel table, tinygrad_rep/backend/kernels.py, read once at import. The checks
+// make calling _C directly safe (ValueError/TypeError/IndexError, never corrupt memory):
 //  - arrays are taken with noconvert(): a wrong dtype or a non-C-contiguous array is a TypeError,
 //    never a silent temporary copy (a copied output would drop the result on the floor);
 //  - sizes must be >= 0, their products must not overflow, and every array's element count
 //    must be exactly what the C kernel will touch; outputs must be writeable;
 //  - every array's data must be aligned for its element type (vectorized C code may assume it);
 //  - index arrays are scanned for out-of-range entries (O(n), small next to the copy they guard);
-//  - no array the kernel writes shares a byte with any other array of the call (need_apart): a
-//    kernel may write an output before it has read all of its inputs, indices included.
+//  - no array the kernel writes shares a byte with any other array of the call: a kernel may
+//    write an output before it has read all of its inputs, indices included.
 // The GIL is released around each C call so other Python threads run meanwhile.
-// Besides these, _relu_forward, _softmax_forward, ... (pybind_fast.h) are the adapter's
-// fast path: the same checks in C++ on the caller's arrays, returning False instead of raising.
+// Besides these, _fast_<kernel> (pybind_fast.h) is the adapter's fast path: the same checks on
+// numpy_ref-style arguments, returning None instead of raising.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tinygrad_rep.h"
-#include "pybind_fast.h"
 
 namespace py = pybind11;
 
 namespace {
 
-template <typename T>
-using carray = py::array_t<T, py::array::c_style>;
-using index_array = py::array_t<int64_t, py::array::c_style>;
+// ---- one kernel row of the table (kernels.Kernel.spec()), by position ----
 
-[[noreturn]] void fail(const char *fn, const std::string &msg)
+constexpr int kMaxArgs = 16, kMaxSyms = 16;
+
+enum Role { SIZE, IN, OUT, INOUT, INDEX, INTS, FLAG, SCALAR, SEED, SCRATCH, DERIVED };
+enum Tok { AXIS = 0, STAR = 1, OPTIONAL = 2 };
+
+struct ArgSpec {
+    std::string name;
+    Role role;
+    char dtype;                              // 'T' the kernel's float type, 'd' double, 'q' int64
+    std::vector<std::pair<int, int>> tokens; // shape pattern: (symbol, Tok)
+    int swap = -1, required_if = -1;         // C positions of flags
+    bool has_within = false, finite = false, from_python = false;
+    double lo = 0, hi = 0;
+    int below = -1;                          // index arrays: the symbol bounding the entries
+    std::string noun;
+    std::vector<int> count;                  // scratch: element count = sum of these symbols
+    int sym = -1;                            // sizes: their symbol
+    int64_t minimum = 0;
+    int nonempty_if = -1;                    // sizes: must be >= 1 unless this array is empty
+    std::string message;
+    bool written() const { return role == OUT || role == INOUT || role == SCRATCH; }
+    bool is_array() const { return role == IN || role == OUT || role == INOUT || role == INDEX || role == INTS || role == SCRATCH; }
+};
+
+struct Row {
+    std::string name;
+    std::vector<std::string> symbols;
+    std::vector<int> symbol_size;            // C position of the size argument, or -1 (a table height)
+    std::vector<ArgSpec> args;
+    std::vector<int> results;                // C positions of the arrays numpy_ref returns
+    std::vector<std::string> c_names;
+};
+
+Role role_of(const std::string &r)
 {
-    throw py::value_error(std::string(fn) + ": " + msg);
+    static const std::map<std::string, Role> roles = {
+        {"size", SIZE}, {"in", IN}, {"out", OUT}, {"inout", INOUT}, {"index", INDEX}, {"ints", INTS},
+        {"flag", FLAG}, {"scalar", SCALAR}, {"seed", SEED}, {"scratch", SCRATCH}, {"derived", DERIVED}};
+    auto it = roles.find(r);
+    if (it == roles.end()) throw py::value_error("kernel table: unknown role " + r);
+    return it->second;
 }
 
-// A size argument, which must be >= 0.
-int64_t count(const char *fn, int64_t n)
+Row row_from(py::handle spec)
 {
-    if (n < 0) fail(fn, "sizes must be >= 0, got " + std::to_string(n));
-    return n;
+    auto t = spec.cast<py::tuple>();
+    Row row;
+    row.name = t[0].cast<std::string>();
+    for (auto c : t[1].cast<py::tuple>()) row.c_names.push_back(c.cast<std::string>());
+    for (auto r : t[4].cast<py::tuple>()) row.results.push_back(r.cast<int>());
+    if (t[2].cast<py::tuple>().size() > kMaxSyms) throw py::value_error("kernel table: raise kMaxSyms");
+    for (auto s : t[2].cast<py::tuple>()) {
+        auto st = s.cast<py::tuple>();
+        row.symbols.push_back(st[0].cast<std::string>());
+        row.symbol_size.push_back(st[1].cast<int>());
+    }
+    for (auto a : t[3].cast<py::tuple>()) {
+        auto at = a.cast<py::tuple>();
+        ArgSpec s;
+        s.name = at[0].cast<std::string>();
+        s.role = role_of(at[1].cast<std::string>());
+        auto dt = at[2].cast<std::string>();
+        s.dtype = dt == "T" ? 'T' : dt == "f64" ? 'd' : 'q';
+        for (auto tok : at[3].cast<py::tuple>()) {
+            auto tt = tok.cast<py::tuple>();
+            s.tokens.emplace_back(tt[0].cast<int>(), tt[1].cast<int>());
+        }
+        s.swap = at[4].cast<int>();
+        s.required_if = at[5].cast<int>();
+        s.has_within = at[6].cast<bool>();
+        s.lo = at[7].cast<double>();
+        s.hi = at[8].cast<double>();
+        s.finite = at[9].cast<bool>();
+        s.below = at[10].cast<int>();
+        s.noun = at[11].cast<std::string>();
+        s.from_python = at[12].cast<bool>();
+        for (auto c : at[13].cast<py::tuple>()) s.count.push_back(c.cast<int>());
+        s.sym = at[14].cast<int>();
+        s.minimum = at[15].cast<int64_t>();
+        s.nonempty_if = at[16].cast<int>();
+        s.message = at[17].cast<std::string>();
+        row.args.push_back(std::move(s));
+    }
+    return row;
 }
 
-// a * b for sizes, rejecting negatives and overflow.
-int64_t mul(const char *fn, int64_t a, int64_t b)
+// One C argument's value, whatever its C type.
+union Slot {
+    int64_t i;
+    uint64_t u;
+    double d;
+    void *p;
+};
+
+template <typename A>
+A from_slot(const Slot &s)
 {
-    count(fn, a);
-    count(fn, b);
+    if constexpr (std::is_pointer_v<A>) return static_cast<A>(s.p);
+    else if constexpr (std::is_same_v<A, uint64_t>) return s.u;
+    else if constexpr (std::is_floating_point_v<A>) return static_cast<A>(s.d);
+    else return static_cast<A>(s.i);
+}
+
+// Call F with the C arguments held in s.
+template <typename F> struct Invoke;
+template <typename... A>
+struct Invoke<void (*)(A...)> {
+    template <void (*F)(A...), size_t... I>
+    static void call_with(const Slot *s, std::index_sequence<I...>) { F(from_slot<A>(s[I])...); }
+    template <void (*F)(A...)>
+    static void call(const Slot *s) { call_with<F>(s, std::index_sequence_for<A...>{}); }
+};
+using Invoker = void (*)(const Slot *);
+
+
+
+// ---- the checked functions: _C.<kernel>(C arguments) ----
+
+[[noreturn]] void fail(const std::string &fn, const std::string &msg)
+{
+    throw py::value_error(fn + ": " + msg);
+}
+
+int64_t mul(const std::string &fn, int64_t a, int64_t b)
+{
     int64_t r;
     if (__builtin_mul_overflow(a, b, &r)) fail(fn, "size product overflows int64");
     return r;
 }
 
-void need_size(const char *fn, const char *what, const py::array &a, int64_t expected)
+// The checks of one call; arrays[i] is the i-th C argument's array (null for numbers).
+void check_call(const Row &row, const std::string &fn, Slot *s, py::array *const *arrays)
 {
-    if (static_cast<int64_t>(a.size()) != expected)
-        fail(fn, std::string(what) + " has " + std::to_string(a.size()) + " elements, expected " +
-                     std::to_string(expected));
+    const int nargs = static_cast<int>(row.args.size());
+    int64_t sym[kMaxSyms];
+    for (size_t k = 0; k < row.symbols.size(); ++k) sym[k] = -1;
+    for (int i = 0; i < nargs; ++i) {
+        const ArgSpec &a = row.args[i];
+        if (a.role != SIZE) continue;
+        if (s[i].i < 0) fail(fn, "sizes must be >= 0, got " + std::to_string(s[i].i));
+        sym[a.sym] = s[i].i;
+    }
+    // element counts: the product of the pattern's symbols; a symbol that is no size argument
+    // is a table height, defined by the first array that has it (count a multiple of the rest)
+    for (int i = 0; i < nargs; ++i) {
+        const ArgSpec &a = row.args[i];
+        if (!a.is_array()) continue;
+        const int64_t size = static_cast<int64_t>(arrays[i]->size());
+        if (a.role == SCRATCH) {
+            int64_t want = 0;
+            for (int c : a.count)
+                if (__builtin_add_overflow(want, sym[c], &want)) fail(fn, "size sum overflows int64");
+            if (size != want)
+                fail(fn, a.name + " has " + std::to_string(size) + " elements, expected " + std::to_string(want));
+            continue;
+        }
+        int64_t known = 1;
+        int height = -1;
+        std::string per_row;
+        for (auto [k, kind] : a.tokens) {
+            (void)kind;
+            if (sym[k] < 0 && row.symbol_size[k] < 0 && height < 0) {
+                height = k;
+                continue;
+            }
+            known = mul(fn, known, sym[k]);
+            per_row += (per_row.empty() ? "" : "*") + row.symbols[k];
+        }
+        if (height < 0) {
+            if (size != known)
+                fail(fn, a.name + " has " + std::to_string(size) + " elements, expected " + std::to_string(known));
+        } else if (known == 0) {
+            sym[height] = INT64_MAX;  // the kernel touches none of it: any table, any index
+        } else {
+            if (size % known != 0)
+                fail(fn, a.name + " has " + std::to_string(size) + " elements, not a multiple of " +
+                             per_row + "=" + std::to_string(known));
+            sym[height] = size / known;
+        }
+    }
+    for (int i = 0; i < nargs; ++i) {
+        const ArgSpec &a = row.args[i];
+        if (a.role == SIZE && a.nonempty_if >= 0 && arrays[a.nonempty_if]->size() > 0 && s[i].i < 1)
+            fail(fn, a.message);
+    }
+    for (int i = 0; i < nargs; ++i) {
+        const ArgSpec &a = row.args[i];
+        if (!a.is_array()) continue;
+        py::array &arr = *arrays[i];
+        if (a.written() && !arr.writeable()) fail(fn, a.name + " is read-only");
+        if (arr.size() > 0 && reinterpret_cast<std::uintptr_t>(arr.data()) % arr.itemsize() != 0)
+            fail(fn, a.name + " is not aligned for its dtype");
+        s[i].p = const_cast<void *>(arr.data());
+    }
+    // every C-contiguous array is exactly the bytes [data, data + nbytes)
+    for (int i = 0; i < nargs; ++i) {
+        if (!row.args[i].is_array() || !row.args[i].written()) continue;
+        for (int j = 0; j < nargs; ++j) {
+            if (j == i || !row.args[j].is_array() || (row.args[j].written() && j < i)) continue;
+            const py::array &a = *arrays[i], &b = *arrays[j];
+            if (a.nbytes() == 0 || b.nbytes() == 0) continue;
+            auto pa = reinterpret_cast<std::uintptr_t>(a.data()), pb = reinterpret_cast<std::uintptr_t>(b.data());
+            if (pa < pb + static_cast<std::uintptr_t>(b.nbytes()) && pb < pa + static_cast<std::uintptr_t>(a.nbytes()))
+                fail(fn, row.args[i].name + " and " + row.args[j].name + " must not overlap");
+        }
+    }
+    for (int i = 0; i < nargs; ++i) {
+        const ArgSpec &a = row.args[i];
+        if (a.role != INDEX) continue;
+        const int64_t *idx = static_cast<const int64_t *>(s[i].p), n = arrays[i]->size(), upper = sym[a.below];
+        for (int64_t k = 0; k < n; ++k)
+            if (idx[k] < 0 || idx[k] >= upper)
+                throw py::index_error(fn + ": " + a.noun + " " + std::to_string(idx[k]) +
+                                      " is out of range for size " + std::to_string(upper));
+    }
 }
 
-void need_indices(const char *fn, const char *what, const int64_t *idx, int64_t n, int64_t upper)
+// The pybind11 parameter type for a C argument type.
+template <typename A> struct param { using type = A; };
+template <typename T> struct param<const T *> { using type = py::array_t<T, py::array::c_style>; };
+template <typename T> struct param<T *> { using type = py::array_t<T, py::array::c_style>; };
+
+template <typename A>
+void to_slot(Slot &s, py::array *&arr, A &v)
 {
-    for (int64_t i = 0; i < n; ++i)
-        if (idx[i] < 0 || idx[i] >= upper)
-            throw py::index_error(std::string(fn) + ": " + what + " " + std::to_string(idx[i]) +
-                                  " is out of range for size " + std::to_string(upper));
+    if constexpr (std::is_base_of_v<py::array, A>) arr = &v;
+    else if constexpr (std::is_same_v<A, uint64_t>) s.u = v;
+    else if constexpr (std::is_floating_point_v<A>) s.d = v;
+    else s.i = v;
 }
 
-// The data pointer of an input array, after checking its alignment.
-template <typename T>
-const T *in(const char *fn, const char *what, const py::array_t<T, py::array::c_style> &a)
+// Bind the checked function of kernel F (C name tr_<name>) from its table row.
+template <auto F, typename... A, size_t... I>
+void bind_checked(py::module_ &m, const Row *row, const char *name, void (*)(A...), std::index_sequence<I...>)
 {
-    const T *p = a.data();
-    if (a.size() > 0 && reinterpret_cast<std::uintptr_t>(p) % alignof(T) != 0)
-        fail(fn, std::string(what) + " is not aligned for its dtype");
-    return p;
+    static_assert(sizeof...(A) <= kMaxArgs, "raise kMaxArgs");
+    if (row->args.size() != sizeof...(A))
+        throw py::value_error(std::string("kernel table: ") + name + " has " + std::to_string(row->args.size()) +
+                              " arguments, the header " + std::to_string(sizeof...(A)));
+    std::string fn = name;
+    m.def(
+        name,
+        [row, fn](typename param<A>::type... a) {
+            Slot s[sizeof...(A) + 1];
+            py::array *arrays[sizeof...(A) + 1] = {};
+            (to_slot(s[I], arrays[I], a), ...);
+            check_call(*row, fn, s, arrays);
+            py::gil_scoped_release nogil;
+            Invoke<void (*)(A...)>::template call<F>(s);
+        },
+        py::arg(row->args[I].name.c_str()).noconvert(std::is_pointer_v<A>)...);
 }
 
-// The data pointer of an output array, after checking that it is writeable and aligned.
-template <typename T>
-T *writable(const char *fn, const char *what, py::array_t<T, py::array::c_style> &a)
-{
-    if (!a.writeable()) fail(fn, std::string(what) + " is read-only");
-    in(fn, what, a);
-    return a.mutable_data();
-}
-
-// Raise unless the bytes of a and b are disjoint. Every array here is C-contiguous (taken as
-// array_t<..., c_style> with noconvert), so its bytes are exactly [data, data + nbytes). A kernel
-// may write an output before it is done reading its inputs (and reads indices as it writes), so
-// any array it writes must share no byte with any other array of the call.
-void need_apart(const char *fn, const char *what_a, const py::array &a, const char *what_b,
-                const py::array &b)
-{
-    if (a.nbytes() == 0 || b.nbytes() == 0) return;
-    auto pa = reinterpret_cast<std::uintptr_t>(a.data()), pb = reinterpret_cast<std::uintptr_t>(b.data());
-    if (pa < pb + static_cast<std::uintptr_t>(b.nbytes()) && pb < pa + static_cast<std::uintptr_t>(a.nbytes()))
-        fail(fn, std::string(what_a) + " and " + what_b + " must not overlap");
-}
-
-// ---- one wrapper per kernel shape; F is the C kernel ----
-
-template <typename T, void (*F)(int64_t, int64_t, int64_t, int64_t, const T *, int, const T *, int,
-                                T *, int)>
-void matmul(const char *fn, int64_t batch, int64_t M, int64_t N, int64_t K, carray<T> A,
-            int trans_a, carray<T> B, int trans_b, carray<T> C, int accumulate)
-{
-    need_size(fn, "A", A, mul(fn, mul(fn, batch, M), K));
-    need_size(fn, "B", B, mul(fn, mul(fn, batch, K), N));
-    need_size(fn, "C", C, mul(fn, mul(fn, batch, M), N));
-    need_apart(fn, "C", C, "A", A);
-    need_apart(fn, "C", C, "B", B);
-    const T *a = in(fn, "A", A), *b = in(fn, "B", B);
-    T *c = writable(fn, "C", C);
-    py::gil_scoped_release nogil;
-    F(batch, M, N, K, a, trans_a, b, trans_b, c, accumulate);
-}
-
-template <typename T, void (*F)(int64_t, const T *, T *)>
-void unary(const char *fn, int64_t n, carray<T> x, carray<T> out)
-{
-    need_size(fn, "x", x, count(fn, n));
-    need_size(fn, "out", out, n);
-    need_apart(fn, "out", out, "x", x);
-    const T *px = in(fn, "x", x);
-    T *po = writable(fn, "out", out);
-    py::gil_scoped_release nogil;
-    F(n, px, po);
-}
-
-template <typename T, void (*F)(int64_t, const T *, const T *, T *)>
-void binary(const char *fn, int64_t n, carray<T> x, carray<T> g, carray<T> out)
-{
-    need_size(fn, "x", x, count(fn, n));
-    need_size(fn, "grad", g, n);
-    need_size(fn, "out", out, n);
-    need_apart(fn, "out", out, "x", x);
-    need_apart(fn, "out", out, "grad", g);
-    const T *px = in(fn, "x", x), *pg = in(fn, "grad", g);
-    T *po = writable(fn, "out", out);
-    py::gil_scoped_release nogil;
-    F(n, px, pg, po);
-}
-
-template <typename T, void (*F)(int64_t, int64_t, const T *, T *)>
-void rows_unary(const char *fn, int64_t rows, int64_t cols, carray<T> x, carray<T> out)
-{
-    int64_t n = mul(fn, rows, cols);
-    need_size(fn, "x", x, n);
-    need_size(fn, "out", out, n);
-    need_apart(fn, "out", out, "x", x);
-    const T *px = in(fn, "x", x);
-    T *po = writable(fn, "out", out);
-    py::gil_scoped_release nogil;
-    F(rows, cols, px, po);
-}
-
-template <typename T, void (*F)(int64_t, int64_t, const T *, const T *, T *)>
-void rows_binary(const char *fn, int64_t rows, int64_t cols, carray<T> y, carray<T> g,
-                 carray<T> out)
-{
-    int64_t n = mul(fn, rows, cols);
-    need_size(fn, "y", y, n);
-    need_size(fn, "grad", g, n);
-    need_size(fn, "out", out, n);
-    need_apart(fn, "out", out, "y", y);
-    need_apart(fn, "out", out, "grad", g);
-    const T *py_ = in(fn, "y", y), *pg = in(fn, "grad", g);
-    T *po = writable(fn, "out", out);
-    py::gil_scoped_release nogil;
-    F(rows, cols, py_, pg, po);
-}
-
-template <typename T, void (*F)(int64_t, int64_t, const T *, const int64_t *, T *, T *)>
-void ce_forward(const char *fn, int64_t rows, int64_t cols, carray<T> logits, index_array targets,
-                carray<T> losses, carray<T> probs)
-{
-    int64_t n = mul(fn, rows, cols);
-    need_size(fn, "logits", logits, n);
-    need_size(fn, "targets", targets, rows);
-    need_size(fn, "losses", losses, rows);
-    need_size(fn, "probs", probs, n);
-    need_apart(fn, "losses", losses, "logits", logits);
-    need_apart(fn, "losses", losses, "targets", targets);
-    need_apart(fn, "losses", losses, "probs", probs);
-    need_apart(fn, "probs", probs, "logits", logits);
-    need_apart(fn, "probs", probs, "targets", targets);
-    need_indices(fn, "target", in(fn, "targets", targets), rows, cols);
-    const T *pl = in(fn, "logits", logits);
-    const int64_t *pt = targets.data();
-    T *plo = writable(fn, "losses", losses), *pp = writable(fn, "probs", probs);
-    py::gil_scoped_release nogil;
-    F(rows, cols, pl, pt, plo, pp);
-}
-
-template <typename T, void (*F)(int64_t, int64_t, const T *, const int64_t *, const T *, T *)>
-void ce_backward(const char *fn, int64_t rows, int64_t cols, carray<T> probs, index_array targets,
-                 carray<T> grad, carray<T> out)
-{
-    int64_t n = mul(fn, rows, cols);
-    need_size(fn, "probs", probs, n);
-    need_size(fn, "targets", targets, rows);
-    need_size(fn, "grad", grad, rows);
-    need_size(fn, "out", out, n);
-    need_apart(fn, "out", out, "probs", probs);
-    need_apart(fn, "out", out, "targets", targets);
-    need_apart(fn, "out", out, "grad", grad);
-    need_indices(fn, "target", in(fn, "targets", targets), rows, cols);
-    const T *pp = in(fn, "probs", probs), *pg = in(fn, "grad", grad);
-    const int64_t *pt = targets.data();
-    T *po = writable(fn, "out", out);
-    py::gil_scoped_release nogil;
-    F(rows, cols, pp, pt, pg, po);
-}
-
-// Number of rows of a (rows x d) table given its element count; d == 0 means the kernel touches
-// no memory, so any table (and any index) is accepted.
-int64_t table_rows(const char *fn, const char *what, const py::array &table, int64_t d)
-{
-    if (d == 0) return INT64_MAX;
-    int64_t size = static_cast<int64_t>(table.size());
-    if (size % d != 0)
-        fail(fn, std::string(what) + " has " + std::to_string(size) +
-                     " elements, not a multiple of d=" + std::to_string(d));
-    return size / d;
-}
-
-template <typename T, void (*F)(int64_t, int64_t, const T *, const int64_t *, T *)>
-void gather(const char *fn, int64_t n, int64_t d, carray<T> weight, index_array indices,
-            carray<T> out)
-{
-    need_size(fn, "out", out, mul(fn, n, d));
-    need_size(fn, "indices", indices, n);
-    need_apart(fn, "out", out, "weight", weight);
-    need_apart(fn, "out", out, "indices", indices);
-    need_indices(fn, "index", in(fn, "indices", indices), n, table_rows(fn, "weight", weight, d));
-    const T *pw = in(fn, "weight", weight);
-    const int64_t *pi = indices.data();
-    T *po = writable(fn, "out", out);
-    py::gil_scoped_release nogil;
-    F(n, d, pw, pi, po);
-}
-
-template <typename T, void (*F)(int64_t, int64_t, const T *, const int64_t *, T *)>
-void scatter_add(const char *fn, int64_t n, int64_t d, carray<T> grad, index_array indices,
-                 carray<T> out)
-{
-    need_size(fn, "grad", grad, mul(fn, n, d));
-    need_size(fn, "indices", indices, n);
-    need_apart(fn, "out", out, "grad", grad);
-    need_apart(fn, "out", out, "indices", indices);
-    need_indices(fn, "index", in(fn, "indices", indices), n, table_rows(fn, "out", out, d));
-    const T *pg = in(fn, "grad", grad);
-    const int64_t *pi = indices.data();
-    T *po = writable(fn, "out", out);
-    py::gil_scoped_release nogil;
-    F(n, d, pg, pi, po);
-}
-
-// ---- word2vec (sgns.c) ----
-
-template <typename T, void (*F)(int64_t, int64_t, int64_t, const T *, const T *, T *, T *, T *)>
-void sgns_fb(const char *fn, int64_t B, int64_t nt, int64_t d, carray<T> center, carray<T> targets,
-             carray<T> losses, carray<T> grad_center, carray<T> grad_targets)
-{
-    int64_t bd = mul(fn, B, d), btd = mul(fn, mul(fn, B, nt), d);
-    need_size(fn, "center", center, bd);
-    need_size(fn, "targets", targets, btd);
-    need_size(fn, "losses", losses, B);
-    need_size(fn, "grad_center", grad_center, bd);
-    need_size(fn, "grad_targets", grad_targets, btd);
-    const py::array *arrs[5] = {&losses, &grad_center, &grad_targets, &center, &targets};
-    const char *names[5] = {"losses", "grad_center", "grad_targets", "center", "targets"};
-    for (int i = 0; i < 3; ++i)  // the first three are written
-        for (int j = i + 1; j < 5; ++j) need_apart(fn, names[i], *arrs[i], names[j], *arrs[j]);
-    const T *pc = in(fn, "center", center), *pt = in(fn, "targets", targets);
-    T *pl = writable(fn, "losses", losses), *pgc = writable(fn, "grad_center", grad_center);
-    T *pgt = writable(fn, "grad_targets", grad_targets);
-    py::gil_scoped_release nogil;
-    F(B, nt, d, pc, pt, pl, pgc, pgt);
-}
-
-template <typename T, void (*F)(int64_t, int64_t, int64_t, T *, T *, const int64_t *, const int64_t *, T, T *, T *)>
-void sgns_sgd(const char *fn, int64_t n, int64_t nt, int64_t d, carray<T> W_in, carray<T> W_out,
-              index_array inputs, index_array targets, T lr, carray<T> losses, carray<T> work)
-{
-    int64_t nnt = mul(fn, n, count(fn, nt));
-    need_size(fn, "inputs", inputs, n);
-    need_size(fn, "targets", targets, nnt);
-    need_size(fn, "losses", losses, n);
-    need_size(fn, "work", work, nt + count(fn, d));
-    const py::array *arrs[6] = {&W_in, &W_out, &losses, &work, &inputs, &targets};
-    const char *names[6] = {"W_in", "W_out", "losses", "work", "inputs", "targets"};
-    for (int i = 0; i < 4; ++i)  // the first four are written
-        for (int j = i + 1; j < 6; ++j) need_apart(fn, names[i], *arrs[i], names[j], *arrs[j]);
-    in(fn, "inputs", inputs);
-    in(fn, "targets", targets);
-    need_indices(fn, "input", inputs.data(), n, table_rows(fn, "W_in", W_in, d));
-    need_indices(fn, "target", targets.data(), nnt, table_rows(fn, "W_out", W_out, d));
-    T *pin = writable(fn, "W_in", W_in), *pout = writable(fn, "W_out", W_out);
-    T *pl = writable(fn, "losses", losses), *pw = writable(fn, "work", work);
-    const int64_t *pi = inputs.data(), *pt = targets.data();
-    py::gil_scoped_release nogil;
-    F(n, nt, d, pin, pout, pi, pt, lr, pl, pw);
-}
-
-void sample_negatives(int64_t rows, int64_t k, int64_t V, py::array_t<double, py::array::c_style> prob,
-                      index_array alias, index_array avoid, uint64_t seed, index_array out)
-{
-    const char *fn = "sample_negatives";
-    int64_t n = mul(fn, rows, k);
-    need_size(fn, "prob", prob, count(fn, V));
-    need_size(fn, "alias", alias, V);
-    need_size(fn, "avoid", avoid, rows);
-    need_size(fn, "out", out, n);
-    if (n > 0 && V < 1) fail(fn, "the alias table is empty (V = 0)");
-    need_apart(fn, "out", out, "prob", prob);
-    need_apart(fn, "out", out, "alias", alias);
-    need_apart(fn, "out", out, "avoid", avoid);
-    need_indices(fn, "alias entry", in(fn, "alias", alias), V, V);
-    const double *pp = in(fn, "prob", prob);
-    const int64_t *pa = alias.data(), *pv = in(fn, "avoid", avoid);
-    int64_t *po = writable(fn, "out", out);
-    py::gil_scoped_release nogil;
-    tr_sample_negatives(rows, k, V, pp, pa, pv, seed, po);
-}
-
-// The adapter's fast path (_relu_forward, _softmax_forward, ...) is in pybind_fast.h, on its
-// own because it reads ndarrays through pybind11's internal numpy API (see the reason there).
+template <typename R, typename... A>
+constexpr size_t arity(R (*)(A...)) { return sizeof...(A); }
 
 }  // namespace
 
-// Array arguments are noconvert (see the file comment).
-#define ARR(name) py::arg(name).noconvert()
-
-// Each m.def below binds one C kernel under its name without "tr_"; the lambda forwards to the
-// checking wrapper above, passing the name for error messages.
+#include "pybind_fast.h"
 
 PYBIND11_MODULE(_C, m)
 {
@@ -350,156 +305,31 @@ PYBIND11_MODULE(_C, m)
     m.def("simd_level", &tr_simd_level, "The SIMD level the kernels run at.");
     m.def("build_flags", &tr_build_flags, "The C flags the kernels were built with.");
 
-#define MATMUL(SUF, T)                                                                          \
-    m.def("matmul_" #SUF,                                                                       \
-          [](int64_t batch, int64_t M, int64_t N, int64_t K, carray<T> A, int ta, carray<T> B,   \
-             int tb, carray<T> C, int acc) {                                                    \
-              matmul<T, tr_matmul_##SUF>("matmul_" #SUF, batch, M, N, K, A, ta, B, tb, C, acc); \
-          },                                                                                    \
-          py::arg("batch"), py::arg("M"), py::arg("N"), py::arg("K"), ARR("A"),                 \
-          py::arg("trans_a"), ARR("B"), py::arg("trans_b"), ARR("C"), py::arg("accumulate"))
-    MATMUL(f32, float);
-    MATMUL(f64, double);
+    // The table, read once: rows live as long as the module (the bound functions keep pointers).
+    auto table = py::module_::import("tinygrad_rep.backend.kernels");
+    static std::vector<Row> rows;
+    std::map<std::string, const Row *> by_c_name;
+    std::map<std::string, Invoker> invokers;
+    auto kernels = table.attr("KERNELS").cast<py::tuple>();
+    rows.reserve(kernels.size());
+    for (auto k : kernels) {
+        auto spec = k.attr("spec")();
+        rows.push_back(row_from(spec));
+        for (auto c : spec.cast<py::tuple>()[1].cast<py::tuple>()) by_c_name[c.cast<std::string>()] = &rows.back();
+    }
+    auto row_for = [&](const char *name) -> const Row * {
+        auto it = by_c_name.find(name);
+        if (it == by_c_name.end())
+            throw py::value_error(std::string("the kernel table (tinygrad_rep/backend/kernels.py) has no row for tr_") + name);
+        return it->second;
+    };
 
-#define UNARY(NAME, T)                                                                          \
-    m.def(#NAME, [](int64_t n, carray<T> x, carray<T> out) { unary<T, tr_##NAME>(#NAME, n, x, out); }, \
-          py::arg("n"), ARR("x"), ARR("out"))
-    UNARY(relu_forward_f32, float);
-    UNARY(relu_forward_f64, double);
+#define TR_BIND(NAME)                                                                              \
+    bind_checked<tr_##NAME>(m, row_for(#NAME), #NAME, tr_##NAME,                                   \
+                            std::make_index_sequence<arity(tr_##NAME)>{});                         \
+    invokers[#NAME] = &Invoke<decltype(&tr_##NAME)>::call<tr_##NAME>;
+    TR_KERNELS(TR_BIND)
+#undef TR_BIND
 
-#define BINARY(NAME, T)                                                                         \
-    m.def(#NAME,                                                                                \
-          [](int64_t n, carray<T> x, carray<T> g, carray<T> out) {                              \
-              binary<T, tr_##NAME>(#NAME, n, x, g, out);                                        \
-          },                                                                                    \
-          py::arg("n"), ARR("x"), ARR("grad"), ARR("out"))
-    BINARY(relu_backward_f32, float);
-    BINARY(relu_backward_f64, double);
-
-#define ROWS_UNARY(NAME, T)                                                                     \
-    m.def(#NAME,                                                                                \
-          [](int64_t rows, int64_t cols, carray<T> x, carray<T> out) {                          \
-              rows_unary<T, tr_##NAME>(#NAME, rows, cols, x, out);                              \
-          },                                                                                    \
-          py::arg("rows"), py::arg("cols"), ARR("x"), ARR("out"))
-    ROWS_UNARY(softmax_forward_f32, float);
-    ROWS_UNARY(softmax_forward_f64, double);
-    ROWS_UNARY(log_softmax_forward_f32, float);
-    ROWS_UNARY(log_softmax_forward_f64, double);
-
-#define ROWS_BINARY(NAME, T)                                                                    \
-    m.def(#NAME,                                                                                \
-          [](int64_t rows, int64_t cols, carray<T> y, carray<T> g, carray<T> out) {             \
-              rows_binary<T, tr_##NAME>(#NAME, rows, cols, y, g, out);                          \
-          },                                                                                    \
-          py::arg("rows"), py::arg("cols"), ARR("y"), ARR("grad"), ARR("out"))
-    ROWS_BINARY(softmax_backward_f32, float);
-    ROWS_BINARY(softmax_backward_f64, double);
-    ROWS_BINARY(log_softmax_backward_f32, float);
-    ROWS_BINARY(log_softmax_backward_f64, double);
-
-    // The adapter's fast path (see pybind_fast.h): True when the kernel ran.
-    m.def("_relu_forward", &fast::unary<tr_relu_forward_f32, tr_relu_forward_f64>, py::arg("x"), py::arg("out"));
-    m.def("_relu_backward", &fast::binary<tr_relu_backward_f32, tr_relu_backward_f64>, py::arg("x"),
-          py::arg("grad"), py::arg("out"));
-    m.def("_softmax_forward", &fast::rows_unary<tr_softmax_forward_f32, tr_softmax_forward_f64>,
-          py::arg("x"), py::arg("out"));
-    m.def("_log_softmax_forward", &fast::rows_unary<tr_log_softmax_forward_f32, tr_log_softmax_forward_f64>,
-          py::arg("x"), py::arg("out"));
-    m.def("_softmax_backward", &fast::rows_binary<tr_softmax_backward_f32, tr_softmax_backward_f64>,
-          py::arg("y"), py::arg("grad"), py::arg("out"));
-    m.def("_log_softmax_backward",
-          &fast::rows_binary<tr_log_softmax_backward_f32, tr_log_softmax_backward_f64>, py::arg("y"),
-          py::arg("grad"), py::arg("out"));
-
-#define CE(SUF, T)                                                                              \
-    m.def("cross_entropy_forward_" #SUF,                                                        \
-          [](int64_t rows, int64_t cols, carray<T> logits, index_array targets, carray<T> losses, \
-             carray<T> probs) {                                                                 \
-              ce_forward<T, tr_cross_entropy_forward_##SUF>("cross_entropy_forward_" #SUF, rows, \
-                                                           cols, logits, targets, losses, probs); \
-          },                                                                                    \
-          py::arg("rows"), py::arg("cols"), ARR("logits"), ARR("targets"), ARR("losses"),       \
-          ARR("probs"));                                                                        \
-    m.def("cross_entropy_backward_" #SUF,                                                       \
-          [](int64_t rows, int64_t cols, carray<T> probs, index_array targets, carray<T> grad,  \
-             carray<T> out) {                                                                   \
-              ce_backward<T, tr_cross_entropy_backward_##SUF>("cross_entropy_backward_" #SUF,   \
-                                                             rows, cols, probs, targets, grad, out); \
-          },                                                                                    \
-          py::arg("rows"), py::arg("cols"), ARR("probs"), ARR("targets"), ARR("grad"),          \
-          ARR("out"))
-    CE(f32, float);
-    CE(f64, double);
-
-#define EMBEDDING(SUF, T)                                                                       \
-    m.def("embedding_gather_" #SUF,                                                             \
-          [](int64_t n, int64_t d, carray<T> weight, index_array indices, carray<T> out) {      \
-              gather<T, tr_embedding_gather_##SUF>("embedding_gather_" #SUF, n, d, weight,      \
-                                                   indices, out);                               \
-          },                                                                                    \
-          py::arg("n"), py::arg("d"), ARR("weight"), ARR("indices"), ARR("out"));               \
-    m.def("embedding_scatter_add_" #SUF,                                                        \
-          [](int64_t n, int64_t d, carray<T> grad, index_array indices, carray<T> out) {        \
-              scatter_add<T, tr_embedding_scatter_add_##SUF>("embedding_scatter_add_" #SUF, n,  \
-                                                             d, grad, indices, out);            \
-          },                                                                                    \
-          py::arg("n"), py::arg("d"), ARR("grad"), ARR("indices"), ARR("out"))
-    EMBEDDING(f32, float);
-    EMBEDDING(f64, double);
-
-#define SGNS(SUF, T)                                                                            \
-    m.def("sgns_forward_backward_" #SUF,                                                        \
-          [](int64_t B, int64_t nt, int64_t d, carray<T> center, carray<T> targets,             \
-             carray<T> losses, carray<T> gc, carray<T> gt) {                                    \
-              sgns_fb<T, tr_sgns_forward_backward_##SUF>("sgns_forward_backward_" #SUF, B, nt,  \
-                                                         d, center, targets, losses, gc, gt);   \
-          },                                                                                    \
-          py::arg("B"), py::arg("T"), py::arg("d"), ARR("center"), ARR("targets"),              \
-          ARR("losses"), ARR("grad_center"), ARR("grad_targets"));                              \
-    m.def("sgns_sgd_" #SUF,                                                                     \
-          [](int64_t n, int64_t nt, int64_t d, carray<T> W_in, carray<T> W_out,                 \
-             index_array inputs, index_array targets, T lr, carray<T> losses, carray<T> work) { \
-              sgns_sgd<T, tr_sgns_sgd_##SUF>("sgns_sgd_" #SUF, n, nt, d, W_in, W_out, inputs,   \
-                                             targets, lr, losses, work);                        \
-          },                                                                                    \
-          py::arg("n"), py::arg("T"), py::arg("d"), ARR("W_in"), ARR("W_out"), ARR("inputs"),   \
-          ARR("targets"), py::arg("lr"), ARR("losses"), ARR("work"))
-    SGNS(f32, float);
-    SGNS(f64, double);
-    m.def("sample_negatives", &sample_negatives, py::arg("rows"), py::arg("k"), py::arg("V"),
-          ARR("prob"), ARR("alias"), ARR("avoid"), py::arg("seed"), ARR("out"));
-
-    // ---- optimizers (optim.c) ----
-    // adam_step_f32/_f64(n, param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps, weight_decay,
-    // decoupled, lr, step_size, bias2_sqrt): param, exp_avg and exp_avg_sq are updated in place,
-    // so besides the usual size/writeable/alignment checks the four buffers must not overlap
-    // (the kernel reads and writes them through restrict pointers).
-#define ADAM(SUF, T)                                                                            \
-    m.def("adam_step_" #SUF,                                                                    \
-          [](int64_t n, carray<T> param, carray<T> grad, carray<T> exp_avg, carray<T> exp_avg_sq, \
-             double beta1, double beta2, double eps, double weight_decay, int decoupled,        \
-             double lr, double step_size, double bias2_sqrt) {                                  \
-              const char *fn = "adam_step_" #SUF;                                               \
-              need_size(fn, "param", param, count(fn, n));                                      \
-              need_size(fn, "grad", grad, n);                                                   \
-              need_size(fn, "exp_avg", exp_avg, n);                                             \
-              need_size(fn, "exp_avg_sq", exp_avg_sq, n);                                       \
-              T *pp = writable(fn, "param", param), *pm = writable(fn, "exp_avg", exp_avg);     \
-              T *pv = writable(fn, "exp_avg_sq", exp_avg_sq);                                   \
-              const T *pg = in(fn, "grad", grad);                                               \
-              const T *lo[4] = {pp, pg, pm, pv};                                                \
-              for (int i = 0; n > 0 && i < 4; ++i)                                              \
-                  for (int j = i + 1; j < 4; ++j)                                               \
-                      if (lo[i] < lo[j] + n && lo[j] < lo[i] + n)                               \
-                          fail(fn, "param, grad, exp_avg and exp_avg_sq must not overlap");     \
-              py::gil_scoped_release nogil;                                                     \
-              tr_adam_step_##SUF(n, pp, pg, pm, pv, beta1, beta2, eps, weight_decay, decoupled, \
-                                 lr, step_size, bias2_sqrt);                                    \
-          },                                                                                    \
-          py::arg("n"), ARR("param"), ARR("grad"), ARR("exp_avg"), ARR("exp_avg_sq"),           \
-          py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),          \
-          py::arg("decoupled"), py::arg("lr"), py::arg("step_size"), py::arg("bias2_sqrt"))
-    ADAM(f32, float);
-    ADAM(f64, double);
+    for (const Row &row : rows) fast::bind(m, row, invokers, table);
 }

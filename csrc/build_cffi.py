@@ -20,6 +20,7 @@ def cdef_from_header(text):
     """The header's declarations as cdef text: no comments, no preprocessor lines, no extern "C"."""
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)  # block comments (may span lines)
     text = re.sub(r"//[^\n]*", " ", text)  # line comments
+    text = re.sub(r"\\\n", " ", text)  # a macro continued over lines (TR_KERNELS) is one line
     kept = []
     for line in text.splitlines():
         s = line.strip()

@@ -4,13 +4,17 @@
  *  - Arrays are dense, C-contiguous, row-major; sizes are int64_t element counts >= 0.
  *  - The caller allocates every output; kernels never allocate what they return.
  *  - "overwrites" means the output's old contents are ignored; "accumulates" means += .
- *  - Pointers and sizes are validated by the binding layer (tinygrad_rep/backend/_checks.py)
- *    before a call: kernels trust that sizes match the buffers and indices are in range.
+ *  - Pointers and sizes are validated by the binding layer before a call: kernels trust that
+ *    sizes match the buffers and indices are in range. What each argument is (a size, an array
+ *    of so many elements, an index array and its range, ...) is said once, in the kernel's row
+ *    of tinygrad_rep/backend/kernels.py, which both bindings and the checks read.
  *  - No kernel reads or writes outside [ptr, ptr + size); a zero size touches no memory.
  *  - Results do not depend on the thread count (each output element is computed by one
  *    thread, in one fixed order).
  * The cffi cdef is generated from this file with preprocessor lines dropped, so keep
  * declarations on plain lines (no macros inside prototypes).
+ * Adding a kernel: its prototype here, its name in TR_KERNELS at the end, its row in kernels.py
+ * (docs/architecture.md, "Adding a kernel", lists every file it touches).
  */
 #ifndef TINYGRAD_REP_H
 #define TINYGRAD_REP_H
@@ -132,6 +136,25 @@ void tr_sample_negatives(int64_t rows, int64_t k, int64_t V, const double *prob,
  */
 void tr_adam_step_f32(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq, double beta1, double beta2, double eps, double weight_decay, int decoupled, double lr, double step_size, double bias2_sqrt);
 void tr_adam_step_f64(int64_t n, double *param, const double *grad, double *exp_avg, double *exp_avg_sq, double beta1, double beta2, double eps, double weight_decay, int decoupled, double lr, double step_size, double bias2_sqrt);
+
+/* ==== the list of kernels ====
+ * Every kernel above, by its name without "tr_": bind_pybind.cpp binds each one through its row
+ * of the kernel table (tinygrad_rep/backend/kernels.py), and a test checks that this list, the
+ * prototypes, the table and numpy_ref agree. A new kernel is added here too.
+ */
+#define TR_KERNELS(X) \
+    X(matmul_f32) X(matmul_f64) \
+    X(relu_forward_f32) X(relu_forward_f64) X(relu_backward_f32) X(relu_backward_f64) \
+    X(softmax_forward_f32) X(softmax_forward_f64) X(softmax_backward_f32) X(softmax_backward_f64) \
+    X(log_softmax_forward_f32) X(log_softmax_forward_f64) \
+    X(log_softmax_backward_f32) X(log_softmax_backward_f64) \
+    X(cross_entropy_forward_f32) X(cross_entropy_forward_f64) \
+    X(cross_entropy_backward_f32) X(cross_entropy_backward_f64) \
+    X(embedding_gather_f32) X(embedding_gather_f64) \
+    X(embedding_scatter_add_f32) X(embedding_scatter_add_f64) \
+    X(sgns_forward_backward_f32) X(sgns_forward_backward_f64) X(sgns_sgd_f32) X(sgns_sgd_f64) \
+    X(sample_negatives) \
+    X(adam_step_f32) X(adam_step_f64)
 
 #ifdef __cplusplus
 }

@@ -575,24 +575,24 @@ def test_missing_extension_is_an_import_error_that_says_how_to_build(adapter, mo
 
 # ---------------------------------------------------------------- the pybind11 fast path
 
-FAST = ["_relu_forward", "_relu_backward", "_softmax_forward", "_log_softmax_forward",
-        "_softmax_backward", "_log_softmax_backward"]
+FAST = ["relu_forward", "relu_backward", "softmax_forward", "log_softmax_forward",
+        "softmax_backward", "log_softmax_backward"]
 
 
 def _fast_args(name, x, out, g=None):
-    return (x, out) if name in ("_relu_forward", "_softmax_forward", "_log_softmax_forward") \
+    return (x, out) if name in ("relu_forward", "softmax_forward", "log_softmax_forward") \
         else (x, x.copy() if g is None else g, out)
 
 
 @pytest.mark.parametrize("name", FAST)
 def test_fast_path_declines_anything_unusual(name):
-    """_C._<kernel> runs only on exactly-right arguments; otherwise it returns False and leaves
-    the output untouched, so the adapter's checked path decides (copy or numpy_ref's error)."""
+    """_C._fast_<kernel> runs only on exactly-right arguments; otherwise it returns None and
+    leaves the output untouched, so the adapter's checked path decides (copy or numpy_ref's error)."""
     from tinygrad_rep import _C
-    fn = getattr(_C, name)
+    fn = getattr(_C, "_fast_" + name)
     x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
     out = np.full_like(x, 7.0)
-    assert fn(*_fast_args(name, x, out)) is True and not np.all(out == 7.0)
+    assert fn(*_fast_args(name, x, out)) is out and not np.all(out == 7.0)
     ro = np.full_like(x, 7.0)
     ro.flags.writeable = False
     big = np.zeros(8, np.float32)
@@ -601,21 +601,46 @@ def test_fast_path_declines_anything_unusual(name):
                 misaligned(np.full_like(x, 7.0)), [[7.0] * 4] * 3]
     for bad in bad_outs:
         before = np.array(bad, copy=True)
-        assert fn(*_fast_args(name, x, bad)) is False
+        assert fn(*_fast_args(name, x, bad)) is None
         assert np.array_equal(np.asarray(bad), before)
     out = np.full_like(x, 7.0)
     for bad_x in (x.astype(np.float64), x.astype(np.float16), x.T.copy().T, misaligned(x), x.tolist(),
-                  x.astype(">f4")):
-        assert fn(*_fast_args(name, bad_x, out)) is False and np.all(out == 7.0)
+                  x.astype(">f4"), x.astype(np.int64)):
+        assert fn(*_fast_args(name, bad_x, out)) is None and np.all(out == 7.0)
     # any overlap between out and an input (in place, or a shifted view of one buffer) declines
-    assert fn(*_fast_args(name, x, x)) is False
-    assert fn(*_fast_args(name, big[:6].reshape(2, 3), big[2:8].reshape(2, 3))) is False
+    assert fn(*_fast_args(name, x, x)) is None
+    assert fn(*_fast_args(name, big[:6].reshape(2, 3), big[2:8].reshape(2, 3))) is None
     if len(_fast_args(name, x, out)) == 3:
-        assert fn(x, x[:, :3].copy(), out) is False and np.all(out == 7.0)  # grad shape differs
-        assert fn(x, out, out) is False
-    if name in ("_softmax_forward", "_log_softmax_forward", "_softmax_backward", "_log_softmax_backward"):
+        assert fn(x, x[:, :3].copy(), out) is None and np.all(out == 7.0)  # grad shape differs
+        assert fn(x, out, out) is None
+    if name in ("softmax_forward", "log_softmax_forward", "softmax_backward", "log_softmax_backward"):
         z = np.array(3.0, np.float32)
-        assert fn(*_fast_args(name, z, np.empty_like(z))) is False  # 0-d: the checked path raises
+        assert fn(*_fast_args(name, z, np.empty_like(z))) is None  # 0-d: the checked path raises
+
+
+def test_fast_path_of_matmul_and_cross_entropy():
+    """The fast path binds shapes from the table's patterns: matmul's optional batch axis and
+    transposes, cross-entropy's index range; anything else declines (None) for the checks."""
+    from tinygrad_rep import _C
+    rng = rng_for(3)
+    a, b = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 4, 3))
+    got = _C._fast_matmul(a, False, b, True, None, False)
+    np.testing.assert_allclose(got, a @ np.swapaxes(b, 1, 2), rtol=1e-12)
+    assert _C._fast_matmul(a, False, b, False, None, False) is None           # inner sizes differ
+    assert _C._fast_matmul(a[0], False, b, True, None, False) is None         # 2-D with 3-D
+    assert _C._fast_matmul(a, False, b, True, None, True) is None             # accumulate, no out
+    assert _C._fast_matmul(a, False, b, 1, None, False) is None               # a flag that is no bool
+    out = np.ones((2, 5, 4))
+    assert _C._fast_matmul(a, False, b, True, out, True) is out
+    np.testing.assert_allclose(out, 1 + a @ np.swapaxes(b, 1, 2), rtol=1e-12)
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    losses, probs = _C._fast_cross_entropy_forward(logits, np.array([0, 2, 1, 2]), None, None)
+    want = ref.cross_entropy_forward(logits, np.array([0, 2, 1, 2]))
+    np.testing.assert_allclose(losses, want[0], rtol=1e-6)
+    np.testing.assert_allclose(probs, want[1], rtol=1e-6)
+    for bad_targets in (np.array([0, 3, 1, 2]), np.array([0, -1, 1, 2]), np.array([0, 2, 1], np.int64),
+                        np.array([0, 2, 1, 2], np.int32)):
+        assert _C._fast_cross_entropy_forward(logits, bad_targets, None, None) is None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -826,3 +851,111 @@ def test_bindings_follow_the_header_signatures():
     # adapter): one Python function per kernel family of the header, none missing or extra
     families = {re.sub(r"_f(32|64)$", "", n) for n in protos}
     assert families == set(ref.KERNELS) | {"set_num_threads", "get_num_threads", "simd_level", "build_flags"}
+
+
+# ---------------------------------------------------------------- the kernel table
+
+def header_kernel_list():
+    """The names in the header's TR_KERNELS(X) list."""
+    text = HEADER.read_text()
+    m = re.search(r"#define TR_KERNELS\(X\)((?:[^\n]*\\\n)*[^\n]*)", text)
+    assert m, "the header has no TR_KERNELS list"
+    return re.findall(r"\bX\((\w+)\)", m.group(1))
+
+
+RUNTIME_C = {"set_num_threads", "get_num_threads", "simd_level", "build_flags"}
+
+
+def _table_ctype(arg, suffix):
+    """The C type a table argument must have in the header (suffix: "f32", "f64" or None)."""
+    from tinygrad_rep.backend import kernels as K
+    T = {"f32": "float", "f64": "double", None: None}[suffix]
+    if arg.role == K.SIZE:
+        return "int64_t"
+    if arg.role == K.FLAG:
+        return "int"
+    if arg.role == K.SEED:
+        return "uint64_t"
+    if arg.role == K.DERIVED:
+        return "double"
+    if arg.role == K.SCALAR:
+        return {T, "double"}
+    elem = {"T": T, "f64": "double", "i64": "int64_t"}[arg.dtype]
+    return ("const " if arg.role not in K.WRITTEN else "") + elem + " *"
+
+
+def test_the_table_the_header_and_numpy_ref_agree():
+    """Every header kernel is in TR_KERNELS and has a table row, every row a prototype per
+    variant with the row's argument names and matching types, and numpy_ref a function per row
+    whose parameters feed the row's Python-side arguments."""
+    import inspect
+
+    from tinygrad_rep.backend import kernels as K
+    protos = header_prototypes()
+    listed = header_kernel_list()
+    assert len(listed) == len(set(listed))
+    assert set(listed) == set(protos) - RUNTIME_C, set(listed) ^ (set(protos) - RUNTIME_C)
+    assert set(K.BY_C_NAME) == set(listed), set(K.BY_C_NAME) ^ set(listed)
+    assert tuple(k.name for k in K.KERNELS) == ref.KERNELS
+    for row in K.KERNELS:
+        for c_name, suffix in zip(row.c_names, row.variants or (None,)):
+            ret, params = protos[c_name]
+            assert ret == "void", c_name
+            assert [a.name for a in row.args] == [n for _, n in params], c_name
+            for a, (ctype, _) in zip(row.args, params):
+                want = _table_ctype(a, suffix)
+                got = " ".join(ctype.split())
+                assert got in want if isinstance(want, set) else got == want, (c_name, a.name, got, want)
+        py = list(inspect.signature(getattr(ref, row.name)).parameters)
+        assert all(a.py in py for a in row.args if a.py is not None), row.name
+        assert all(r in [a.name for a in row.args] for r in row.returns), row.name
+
+
+def test_every_row_has_a_fast_path_unless_it_derives_numbers():
+    from tinygrad_rep import _C
+    from tinygrad_rep.backend import kernels as K
+    fast = {n[len("_fast_"):] for n in dir(_C) if n.startswith("_fast_")}
+    assert fast == {k.name for k in K.KERNELS if k.fast}
+    assert {k.name for k in K.KERNELS if not k.fast} == {"adam_step"}
+
+
+def test_generic_checks_word_errors_like_the_named_ones():
+    """The checks a new kernel gets from its row alone (no named check function) raise the
+    messages the named functions raise for relu, softmax, cross-entropy and gather."""
+    from tinygrad_rep.backend import _adapter, _checks
+    from tinygrad_rep.backend import kernels as K
+
+    def both(name, *args):
+        row = K.BY_NAME[name]
+        out = []
+        for fn in (getattr(_checks, row.check), _checks.generic_prepare(row, _adapter.params(row))):
+            try:
+                got = fn(*args)
+                out.append(("ok", [getattr(v, "shape", v) for v in got]))
+            except (TypeError, ValueError, IndexError) as exc:
+                out.append((type(exc).__name__, str(exc)))
+        assert out[0] == out[1], out
+        return out[0]
+
+    f32, f64 = np.ones((2, 3), np.float32), np.ones((2, 3))
+    assert both("relu_forward", f64, None)[0] == "ok"
+    assert both("relu_forward", np.ones(3, np.int32), None)[0] == "TypeError"
+    assert both("relu_forward", f64, np.ones(4))[0] == "ValueError"
+    assert both("relu_forward", f64, f32)[0] == "TypeError"
+    assert both("relu_backward", f64, np.ones(4), None)[1] == "relu_backward: x has shape (2, 3) but grad has shape (4,)"
+    assert both("relu_backward", f64, f32, None)[0] == "TypeError"
+    assert both("softmax_forward", np.ones(()), None)[1] == "softmax_forward: needs at least 1 dimension, got a 0-d array"
+    assert both("log_softmax_backward", f64, f64.T, None)[0] == "ValueError"
+    assert both("cross_entropy_forward", np.ones(3), np.zeros(3, int), None, None)[1] == \
+        "cross_entropy_forward: logits must be 2-D (B, C), got shape (3,)"
+    assert both("cross_entropy_forward", f64, np.array([0, 3]), None, None)[0] == "IndexError"
+    assert both("cross_entropy_forward", f64, np.array([0, 1, 2]), None, None)[1] == \
+        "cross_entropy_forward: targets must have shape (2,), got (3,)"
+    assert both("cross_entropy_forward", f64, np.array([0, 1]), np.ones(3), None)[0] == "ValueError"
+    assert both("cross_entropy_backward", f64, np.array([0, 1]), np.ones(2, np.float32), None)[0] == "TypeError"
+    assert both("cross_entropy_backward", f64, np.array([0, 1]), np.ones(3), None)[1] == \
+        "cross_entropy_backward: grad must have shape (2,), got (3,)"
+    assert both("embedding_gather", np.ones(4), np.array([1]), None)[1] == \
+        "embedding_gather: weight must be 2-D (V, d), got shape (4,)"
+    assert both("embedding_gather", f64, np.array([[1]]), None)[1] == "embedding_gather: indices must be 1-D, got shape (1, 1)"
+    assert both("embedding_gather", f64, np.array([2]), None)[0] == "IndexError"

@@ -42,17 +42,27 @@ def _dense(x):
 
 def as_index(name, idx, upper):
     """Return idx as a C-contiguous int64 array with every entry in [0, upper)."""
+    idx = as_int64(name, idx)
+    in_range(name, idx, upper)
+    return idx
+
+
+def as_int64(name, idx):
+    """Return idx as a C-contiguous int64 array; reject non-integer dtypes."""
     if not isinstance(idx, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray of integers, got {type(idx).__name__}")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{name}: dtype {idx.dtype} is not an integer dtype")
-    idx = _dense(idx.astype(np.int64, copy=False))
+    return _dense(idx.astype(np.int64, copy=False))
+
+
+def in_range(name, idx, upper):
+    """Raise IndexError unless every entry of the int64 array idx is in [0, upper)."""
     if idx.size:
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= upper:
             bad = lo if lo < 0 else hi
             raise IndexError(f"{name}: index {bad} is out of range for size {upper}")
-    return idx
 
 
 def check_out(name, out, shape, dtype):
@@ -102,12 +112,14 @@ def last_axis(name, x):
 
 
 # ---- argument preparation for the C adapters (pybind.py and cffi.py) ----
-# Each prepare_<kernel> checks its arguments exactly as numpy_ref.<kernel> does, in the same
-# order, so every backend raises the same exception class with the same message for the same bad
-# input. It then allocates the outputs that were not given, and copies any input that overlaps a
-# caller-supplied output: the C kernels may write an output before they are done reading their
-# inputs (log-softmax keeps exp(x - max) in `out` while it still needs x), so an overlap would
-# silently corrupt the result. It returns the arrays and sizes the C call needs.
+# Each prepare_<kernel> (named by the kernel's row in kernels.py) takes numpy_ref.<kernel>'s
+# arguments and checks them exactly as numpy_ref does, in the same order, so every backend raises
+# the same exception class with the same message for the same bad input. It then allocates the
+# outputs that were not given, and copies any input that overlaps a caller-supplied output: the C
+# kernels may write an output before they are done reading their inputs (log-softmax keeps
+# exp(x - max) in `out` while it still needs x), so an overlap would silently corrupt the result.
+# It returns the C kernel's arguments, in C order (arrays for pointers). A row without a named
+# function is checked by `generic_prepare`, from the row's shape patterns alone.
 
 def out_buffer(out, name, shape, dtype):
     """A new output array when out is None, else the validated caller buffer."""
@@ -136,8 +148,8 @@ def apart(out, x):
     return x.copy() if np.may_share_memory(out, x) else x
 
 
-def prepare_matmul(a, b, out, trans_a, trans_b, accumulate):
-    """-> a, b, out, batch, M, N, K (batch is 1 for 2-D operands)."""
+def prepare_matmul(a, b, out=None, trans_a=False, trans_b=False, accumulate=False):
+    """-> batch, M, N, K, a, trans_a, b, trans_b, out, accumulate (batch is 1 for 2-D operands)."""
     a = as_float("matmul: a", a)
     b = as_float("matmul: b", b, a.dtype)
     batch, M, N, K, shape = matmul_shapes(a, b, trans_a, trans_b)
@@ -148,27 +160,28 @@ def prepare_matmul(a, b, out, trans_a, trans_b, accumulate):
     else:
         check_out("matmul: out", out, shape, a.dtype)
         a, b = apart(out, a), apart(out, b)
-    return a, b, out, (1 if batch is None else batch), M, N, K
+    return ((1 if batch is None else batch), M, N, K, a, 1 if trans_a else 0, b, 1 if trans_b else 0,
+            out, 1 if accumulate else 0)
 
 
-def prepare_relu_forward(x, out):
-    """-> x, out"""
+def prepare_relu_forward(x, out=None):
+    """-> n, x, out"""
     x = as_float("relu_forward: x", x)
     if out is None:
-        return x, pool.empty_like(x)
+        return x.size, x, pool.empty_like(x)
     check_out("relu_forward: out", out, x.shape, x.dtype)
-    return apart(out, x), out
+    return x.size, apart(out, x), out
 
 
-def prepare_relu_backward(x, grad, out):
-    """-> x, grad, out"""
+def prepare_relu_backward(x, grad, out=None):
+    """-> n, x, grad, out"""
     x = as_float("relu_backward: x", x)
     grad = as_float("relu_backward: grad", grad)
     same_shape("relu_backward: x", x, "grad", grad)
     if out is None:
-        return x, grad, pool.empty_like(x)
+        return x.size, x, grad, pool.empty_like(x)
     check_out("relu_backward: out", out, x.shape, x.dtype)
-    return apart(out, x), apart(out, grad), out
+    return x.size, apart(out, x), apart(out, grad), out
 
 
 # argument names in messages, made once (string formatting would cost on every tiny call)
@@ -176,8 +189,8 @@ _ROW_NAMES = {k: (f"{k}: x", f"{k}: y", f"{k}: grad", f"{k}: out") for k in (
     "softmax_forward", "log_softmax_forward", "softmax_backward", "log_softmax_backward")}
 
 
-def prepare_rows_forward(kernel, x, out):
-    """softmax_forward / log_softmax_forward -> x, out, rows, cols"""
+def _rows_forward(kernel, x, out):
+    """softmax_forward / log_softmax_forward -> rows, cols, x, out"""
     x_name, _, _, out_name = _ROW_NAMES[kernel]
     x = as_float(x_name, x)
     last_axis(kernel, x)
@@ -187,11 +200,11 @@ def prepare_rows_forward(kernel, x, out):
         check_out(out_name, out, x.shape, x.dtype)
         x = apart(out, x)
     cols = x.shape[-1]
-    return x, out, (x.size // cols if cols else 0), cols
+    return (x.size // cols if cols else 0), cols, x, out
 
 
-def prepare_rows_backward(kernel, y, grad, out):
-    """softmax_backward / log_softmax_backward -> y, grad, out, rows, cols"""
+def _rows_backward(kernel, y, grad, out):
+    """softmax_backward / log_softmax_backward -> rows, cols, y, grad, out"""
     _, y_name, grad_name, out_name = _ROW_NAMES[kernel]
     y = as_float(y_name, y)
     grad = as_float(grad_name, grad)
@@ -203,11 +216,27 @@ def prepare_rows_backward(kernel, y, grad, out):
         check_out(out_name, out, y.shape, y.dtype)
         y, grad = apart(out, y), apart(out, grad)
     cols = y.shape[-1]
-    return y, grad, out, (y.size // cols if cols else 0), cols
+    return (y.size // cols if cols else 0), cols, y, grad, out
 
 
-def prepare_cross_entropy_forward(logits, targets, losses, probs):
-    """-> logits, targets (int64), losses, probs, B, C"""
+def prepare_softmax_forward(x, out=None):
+    return _rows_forward("softmax_forward", x, out)
+
+
+def prepare_log_softmax_forward(x, out=None):
+    return _rows_forward("log_softmax_forward", x, out)
+
+
+def prepare_softmax_backward(y, grad, out=None):
+    return _rows_backward("softmax_backward", y, grad, out)
+
+
+def prepare_log_softmax_backward(y, grad, out=None):
+    return _rows_backward("log_softmax_backward", y, grad, out)
+
+
+def prepare_cross_entropy_forward(logits, targets, losses=None, probs=None):
+    """-> B, C, logits, targets (int64), losses, probs"""
     logits = as_float("cross_entropy_forward: logits", logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy_forward: logits must be 2-D (B, C), got shape {logits.shape}")
@@ -221,11 +250,11 @@ def prepare_cross_entropy_forward(logits, targets, losses, probs):
         raise ValueError("cross_entropy_forward: losses and probs must not overlap")
     for out in (losses, probs):
         logits, targets = apart(out, logits), apart(out, targets)
-    return logits, targets, losses, probs, B, C
+    return B, C, logits, targets, losses, probs
 
 
-def prepare_cross_entropy_backward(probs, targets, grad, out):
-    """-> probs, targets (int64), grad, out, B, C"""
+def prepare_cross_entropy_backward(probs, targets, grad, out=None):
+    """-> B, C, probs, targets (int64), grad, out"""
     probs = as_float("cross_entropy_backward: probs", probs)
     if probs.ndim != 2:
         raise ValueError(f"cross_entropy_backward: probs must be 2-D (B, C), got shape {probs.shape}")
@@ -241,11 +270,11 @@ def prepare_cross_entropy_backward(probs, targets, grad, out):
     else:
         check_out("cross_entropy_backward: out", out, (B, C), probs.dtype)
         probs, targets, grad = apart(out, probs), apart(out, targets), apart(out, grad)
-    return probs, targets, grad, out, B, C
+    return B, C, probs, targets, grad, out
 
 
-def prepare_embedding_gather(weight, indices, out):
-    """-> weight, indices (int64), out, n, d"""
+def prepare_embedding_gather(weight, indices, out=None):
+    """-> n, d, weight, indices (int64), out"""
     weight = as_float("embedding_gather: weight", weight)
     if weight.ndim != 2:
         raise ValueError(f"embedding_gather: weight must be 2-D (V, d), got shape {weight.shape}")
@@ -258,11 +287,11 @@ def prepare_embedding_gather(weight, indices, out):
     else:
         check_out("embedding_gather: out", out, (n, d), weight.dtype)
         weight, indices = apart(out, weight), apart(out, indices)
-    return weight, indices, out, n, d
+    return n, d, weight, indices, out
 
 
 def prepare_embedding_scatter_add(grad, indices, out):
-    """-> grad, indices (int64), out, n, d"""
+    """-> n, d, grad, indices (int64), out"""
     if out is None:
         raise ValueError("embedding_scatter_add: out (V, d) is required: it is accumulated into")
     grad = as_float("embedding_scatter_add: grad", grad)
@@ -275,7 +304,7 @@ def prepare_embedding_scatter_add(grad, indices, out):
     if indices.shape != (grad.shape[0],):
         raise ValueError(f"embedding_scatter_add: indices must have shape ({grad.shape[0]},), got {indices.shape}")
     grad, indices = apart(out, grad), apart(out, indices)
-    return grad, indices, out, grad.shape[0], grad.shape[1]
+    return grad.shape[0], grad.shape[1], grad, indices, out
 
 
 def env_num_threads_problem(value):
@@ -294,8 +323,8 @@ def env_num_threads_problem(value):
 
 # ---- word2vec kernels (csrc/sgns.c): shared by numpy_ref, pybind.py and cffi.py ----
 
-def prepare_sgns(center, targets, losses, grad_center, grad_targets):
-    """sgns_forward_backward -> center, targets, losses, grad_center, grad_targets, B, T, d"""
+def prepare_sgns(center, targets, losses=None, grad_center=None, grad_targets=None):
+    """sgns_forward_backward -> B, T, d, center, targets, losses, grad_center, grad_targets"""
     name = "sgns_forward_backward"
     center = as_float(f"{name}: center", center)
     targets = as_float(f"{name}: targets", targets, center.dtype)
@@ -316,11 +345,11 @@ def prepare_sgns(center, targets, losses, grad_center, grad_targets):
                 raise ValueError(f"{name}: output buffers must not overlap")
     for out in outs:
         center, targets = apart(out, center), apart(out, targets)
-    return (center, targets) + outs + (B, T, d)
+    return (B, T, d, center, targets) + outs
 
 
-def prepare_sample_negatives(prob, alias, avoid, k, seed, out):
-    """sample_negatives -> prob, alias, avoid (int64), k, seed, out, rows, V"""
+def prepare_sample_negatives(prob, alias, avoid, k, seed, out=None):
+    """sample_negatives -> rows, k, V, prob, alias, avoid (int64), seed, out"""
     name = "sample_negatives"
     if not isinstance(prob, np.ndarray) or prob.dtype != np.float64 or prob.ndim != 1:
         raise TypeError(f"{name}: prob must be a 1-D float64 ndarray")
@@ -347,11 +376,11 @@ def prepare_sample_negatives(prob, alias, avoid, k, seed, out):
     else:
         check_out(f"{name}: out", out, (rows, k), np.dtype(np.int64))
         prob, alias, avoid = apart(out, prob), apart(out, alias), apart(out, avoid)
-    return prob, alias, avoid, k, seed, out, rows, V
+    return rows, k, V, prob, alias, avoid, seed, out
 
 
-def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
-    """sgns_sgd -> W_in, W_out, inputs, targets (int64), lr (float), losses, work, n, T, d
+def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses=None):
+    """sgns_sgd -> n, T, d, W_in, W_out, inputs, targets (int64), lr (float), losses, work
     (work: the kernel's T + d scratch values).
 
     W_in and W_out are updated in place, so they must be C-contiguous, writeable, of one float
@@ -391,7 +420,7 @@ def prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses):
     for out in (W_in, W_out, losses):
         inputs, targets = apart(out, inputs), apart(out, targets)
     T = targets.shape[1]
-    return W_in, W_out, inputs, targets, float(lr), losses, np.empty(T + d, W_in.dtype), n, T, d
+    return n, T, d, W_in, W_out, inputs, targets, float(lr), losses, np.empty(T + d, W_in.dtype)
 
 
 _INF = math.inf
@@ -406,9 +435,10 @@ def _refuse_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay):
             raise ValueError(f"adam_step: {name} must be {limits}, got {value!r}")
 
 
-def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
-    """Checks shared by every backend's adam_step -> param, grad, exp_avg, exp_avg_sq,
-    step_size, bias2_sqrt.
+def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                      weight_decay=0.0, decoupled=False):
+    """Checks shared by every backend's adam_step -> n, param, grad, exp_avg, exp_avg_sq, beta1,
+    beta2, eps, weight_decay, decoupled, lr, step_size, bias2_sqrt (tr_adam_step's arguments).
 
     param, exp_avg and exp_avg_sq are updated in place, so they must be writeable, C-contiguous,
     aligned float32/float64 arrays of one shape and dtype that do not overlap (a copy would drop
@@ -440,4 +470,182 @@ def prepare_adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
         _refuse_adam_hyperparameters(lr, beta1, beta2, eps, weight_decay)
     step_size = lr / (1.0 - beta1 ** step)
     bias2_sqrt = math.sqrt(1.0 - beta2 ** step)
-    return param, grad, exp_avg, exp_avg_sq, step_size, bias2_sqrt
+    return (param.size, param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps, weight_decay,
+            1 if decoupled else 0, lr, step_size, bias2_sqrt)
+
+
+# ---- the checks of a kernel row without a named function, from its shape patterns ----
+
+def _shape_text(parts):
+    return "(" + ", ".join(str(p) for p in parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _is_number(v):
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
+
+_generic = {}
+
+
+def check_args(kernel, *values):
+    """A kernel's C arguments from its Python-side arguments (the table row's, in C order),
+    checked by the row's generic checks: numpy_ref's way to check a kernel without a named
+    check function, e.g. `n, x, alpha, out = check_args("scale", x, alpha, out)`."""
+    if kernel not in _generic:
+        from .kernels import BY_NAME
+        _generic[kernel] = generic_prepare(BY_NAME[kernel])
+    return _generic[kernel](*values)
+
+
+def generic_prepare(row, names=None):
+    """The check function of a kernel row (kernels.Kernel) that names none: it takes
+    numpy_ref's arguments (parameter `names`, in order; by default the row's Python-side
+    arguments in C order) and returns the C arguments, raising
+    the messages of the functions above (as_float, as_index, check_out, same_shape) and
+    "<kernel>: <arg> must be 2-D (B, C), got shape (3,)" / "... must have shape (2, T), got
+    (3, 1)" for a shape that does not fit the row's pattern."""
+    from . import kernels as K
+    k, args = row.name, row.args
+    names = names or [a.py for a in args if a.py is not None]
+    where = {a.py: names.index(a.py) for a in args if a.py is not None}
+    numbers = [i for i, a in enumerate(args) if a.role in (K.FLAG, K.SCALAR, K.SEED) or
+               (a.role == K.SIZE and a.py is not None)]
+    arrays = [i for i in row.arrays if args[i].role != K.SCRATCH]
+
+    def bind_shape(a, x, sym, binder, flags):
+        tokens = list(a.pattern)
+        if a.swap and flags[a.swap]:
+            tokens[-2:] = tokens[-1:-3:-1]
+        star = tokens and tokens[0][0] == "*"
+        if star and tokens[0][1:] in sym:  # the very shape of the array that bound it
+            same_shape(f"{k}: {binder[tokens[0][1:]]}", binder["@" + tokens[0][1:]], a.name, x)
+            return
+        if star and x.ndim < len(tokens) - 1:
+            more = len(tokens) - 1
+            raise ValueError(f"{k}: needs at least {more} dimension{'s' * (more > 1)}, got a {x.ndim}-d array")
+        lead = x.ndim - len(tokens) + 1 if star else 0
+        if tokens and tokens[0][0] == "?" and x.ndim == len(tokens) - 1:
+            sym.setdefault(tokens[0][1:], None)
+            tokens = tokens[1:]
+        want = [t.lstrip("*?") for t in tokens]
+        free = all(t not in sym for t in want)
+        dims = [x.shape[:lead]] + list(x.shape[lead:]) if star else list(x.shape)
+        fits = len(dims) == len(want) and all(sym.get(t, d) == d for t, d in zip(want, dims))
+        if not fits:
+            if free and len(want) == 1:
+                raise ValueError(f"{k}: {a.name} must be 1-D, got shape {x.shape}")
+            if free:
+                raise ValueError(f"{k}: {a.name} must be {len(want)}-D ({', '.join(want)}), got shape {x.shape}")
+            raise ValueError(f"{k}: {a.name} must have shape {_shape_text([sym.get(t, t) for t in want])}, "
+                             f"got {x.shape}")
+        for t, d in zip(want, dims):
+            if t not in sym:
+                sym[t], binder[t], binder["@" + t] = d, a.name, x
+        if star:
+            sym[want[0]] = x.shape[:lead]
+
+    def shape_of(a, sym, flags):
+        tokens = list(a.pattern)
+        if a.swap and flags[a.swap]:
+            tokens[-2:] = tokens[-1:-3:-1]
+        shape = []
+        for t in tokens:
+            v = sym[t.lstrip("*?")]
+            shape += list(v) if t[0] == "*" else [] if v is None else [v]
+        return tuple(shape)
+
+    def prepare(*values):
+        c = [None] * len(args)
+        sym, binder, flags = {}, {}, {}
+        for i in numbers:
+            a, v = args[i], values[where[args[i].py]]
+            if a.role == K.FLAG:
+                c[i] = flags[a.name] = 1 if v else 0
+            elif a.role == K.SCALAR:
+                if not _is_number(v) or (a.finite and not math.isfinite(v)):
+                    raise ValueError(f"{k}: {a.name} must be a {'finite ' * a.finite}number, got {v!r}")
+                c[i] = float(v)
+            elif a.role == K.SEED:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < 2 ** 64:
+                    raise ValueError(f"{k}: {a.name} must be an integer in [0, 2**64), got {v!r}")
+                c[i] = int(v)
+            else:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                    raise ValueError(f"{k}: {a.name} must be an integer >= 0, got {v!r}")
+                sym[a.sym] = int(v)
+        dtype, missing, deferred = None, [], []
+        for i in arrays:
+            a, x = args[i], values[where[args[i].py]]
+            name = f"{k}: {a.name}"
+            if x is None and a.role == K.OUT:
+                if a.required_if and flags[a.required_if]:
+                    raise ValueError(f"{name}: {a.required_if}=True needs an output to accumulate into")
+                missing.append(i)
+                continue
+            if x is None:
+                raise ValueError(f"{name} is required: it is updated in place")
+            if a.role in (K.OUT, K.INOUT):
+                if not isinstance(x, np.ndarray):
+                    raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+                want = {"T": dtype or x.dtype, "f64": np.dtype(np.float64), "i64": np.dtype(np.int64)}[a.dtype]
+                if a.dtype == "T" and x.dtype not in FLOAT_DTYPES:
+                    raise TypeError(f"{name}: dtype {x.dtype} is not supported (kernels take float32 or float64)")
+                if all(t.lstrip("*?") in sym for t in a.pattern):
+                    check_out(name, x, shape_of(a, sym, flags), want)
+                else:
+                    bind_shape(a, x, sym, binder, flags)
+                    check_out(name, x, x.shape, want)
+                dtype = dtype or (x.dtype if a.dtype == "T" else None)
+            elif a.role == K.INDEX:
+                if a.below in sym:
+                    x = as_index(name, x, sym[a.below])
+                else:  # its bound comes from a later argument: the range is checked below
+                    x = as_int64(name, x)
+                    deferred.append(i)
+                bind_shape(a, x, sym, binder, flags)
+            elif a.role == K.INTS:
+                x = as_int64(name, x)
+                bind_shape(a, x, sym, binder, flags)
+            else:
+                like = a.pattern and a.pattern[0][0] == "*" and a.pattern[0][1:] in sym
+                x = as_float(name, x, None if like or a.dtype != "T" else dtype)
+                if a.dtype == "f64" and x.dtype != np.float64:
+                    raise TypeError(f"{name}: dtype {x.dtype} does not match float64")
+                bind_shape(a, x, sym, binder, flags)
+                dtype = dtype or (x.dtype if a.dtype == "T" else None)
+                if a.within and not np.all((x >= a.within[0]) & (x <= a.within[1])):
+                    raise ValueError(f"{name}: entries must lie in [{a.within[0]}, {a.within[1]}]")
+            c[i] = x
+        for i, a in enumerate(args):
+            if a.role == K.SIZE:
+                if a.sym not in sym:
+                    raise TypeError(f"kernel table: {k}'s size {a.name} is bound by no argument")
+                v = sym[a.sym]
+                c[i] = 1 if v is None else int(np.prod(v)) if isinstance(v, tuple) else v
+                if c[i] < a.minimum:
+                    raise ValueError(f"{k}: {a.sym} must be >= {a.minimum}, got {c[i]}")
+        for i in deferred:
+            in_range(f"{k}: {args[i].name}", c[i], sym[args[i].below])
+        for i in missing:
+            a = args[i]
+            want = {"T": dtype, "f64": np.dtype(np.float64), "i64": np.dtype(np.int64)}[a.dtype]
+            c[i] = pool.empty(shape_of(a, sym, flags), want)
+        for i, a in enumerate(args):
+            if a.role == K.SCRATCH:
+                c[i] = np.empty(sum(sym[t] for t in a.count), dtype)
+            elif a.role == K.SIZE and a.nonempty_if and c[[b.name for b in args].index(a.nonempty_if)].size:
+                if c[i] < 1:
+                    raise ValueError(f"{k}: {a.message}")
+        written = [i for i in row.arrays if args[i].role in K.WRITTEN]
+        for n, i in enumerate(written):
+            for j in written[n + 1:]:
+                if shares_memory(c[i], c[j]):
+                    raise ValueError(f"{k}: {args[i].name} and {args[j].name} must not overlap")
+        for i in row.arrays:
+            if args[i].role not in K.WRITTEN:
+                for j in written:
+                    c[i] = apart(c[j], c[i])
+        return tuple(c)
+
+    prepare.__name__ = prepare.__qualname__ = f"prepare_{k}"
+    return prepare

@@ -12,17 +12,11 @@ Conventions shared by all backends:
 import numpy as np
 
 from . import _checks as ck
+from .kernels import KERNELS as KERNEL_TABLE
 
 NAME = "numpy"
 
-KERNELS = (
-    "matmul", "relu_forward", "relu_backward",
-    "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
-    "cross_entropy_forward", "cross_entropy_backward",
-    "embedding_gather", "embedding_scatter_add",
-    "sgns_forward_backward", "sgns_sgd", "sample_negatives",
-    "adam_step",
-)
+KERNELS = tuple(k.name for k in KERNEL_TABLE)  # one function below per row of kernels.py
 # Functions every backend has besides the kernels (same names and signatures everywhere).
 RUNTIME = ("set_num_threads", "get_num_threads", "info")
 
@@ -217,7 +211,7 @@ def sgns_forward_backward(center, targets, losses=None, grad_center=None, grad_t
     log-sigmoid is evaluated stably (no overflow for huge |s|). Returns (losses, grad_center,
     grad_targets); each may be given as a caller-allocated buffer, which is overwritten.
     """
-    center, targets, losses, grad_center, grad_targets, B, T, d = ck.prepare_sgns(
+    B, T, d, center, targets, losses, grad_center, grad_targets = ck.prepare_sgns(
         center, targets, losses, grad_center, grad_targets)
     s = np.matmul(targets, center[:, :, None])[:, :, 0]                  # (B, T)
     sign = np.ones(T, dtype=center.dtype)
@@ -245,7 +239,7 @@ def sample_negatives(prob, alias, avoid, k, seed, out=None):
     word differs from avoid[row] is kept (the last attempt is kept in any case). The same seed
     gives the same draws on every backend and thread count. Returns out (rows, k) int64.
     """
-    prob, alias, avoid, k, seed, out, rows, V = ck.prepare_sample_negatives(prob, alias, avoid, k, seed, out)
+    rows, k, V, prob, alias, avoid, seed, out = ck.prepare_sample_negatives(prob, alias, avoid, k, seed, out)
     n = np.arange(rows * k, dtype=np.uint64)
     want = np.repeat(avoid, k)
     result = out.reshape(-1)
@@ -277,7 +271,7 @@ def sgns_sgd(W_in, W_out, inputs, targets, lr, losses=None):
     one SGD step on the pair's loss; the next pair starts from the updated rows. losses[i]
     (written) is pair i's loss before its step, as in sgns_forward_backward. Returns losses.
     """
-    W_in, W_out, inputs, targets, lr, losses, _, n, T, d = ck.prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses)
+    n, T, d, W_in, W_out, inputs, targets, lr, losses, _ = ck.prepare_sgns_sgd(W_in, W_out, inputs, targets, lr, losses)
     lr = W_in.dtype.type(lr)
     for i in range(n):
         c = W_in[inputs[i]]
@@ -324,8 +318,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999
     Each operation is rounded at the arrays' precision in this order; the C kernels match it bit
     for bit.
     """
-    param, grad, m, v, step_size, bias2_sqrt = ck.prepare_adam_step(
-        param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
+    _, param, grad, m, v, *_, step_size, bias2_sqrt = ck.prepare_adam_step(
+        param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, decoupled)
     g = grad
     if weight_decay != 0:
         if decoupled:
