@@ -54,7 +54,10 @@ def add_arguments(parser):
     parser.add_argument("--max-vocab", type=int, default=None, help="keep only the most frequent words")
     parser.add_argument("--max-words", type=int, default=None, help="read only this many tokens of the corpus")
     parser.add_argument("--threads", type=int, default=None,
-                        help="kernel threads (default: TINYGRAD_REP_NUM_THREADS or all cores)")
+                        help="threads: the fused trainer trains that many chunks of the corpus at once, "
+                        "lock-free on shared vectors, and the kernels use them (default: "
+                        "TINYGRAD_REP_NUM_THREADS or all cores); only --threads 1 gives the same "
+                        "vectors for a seed on every run")
     parser.add_argument("--no-eval", action="store_true", help="skip the analogy / similarity evaluation")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", default="runs/word2vec", help="output folder (default runs/word2vec)")
@@ -100,6 +103,13 @@ def metrics_record(model, evaluation, extra=None):
     return rec
 
 
+def _threads():
+    """How many threads the run uses, as the summary line says it."""
+    get = getattr(backend.current(), "get_num_threads", None)
+    n = get() if get is not None else 1
+    return f"{n} thread" + ("s" if n != 1 else "")
+
+
 def _fmt(x, spec=".3f"):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
@@ -120,7 +130,7 @@ def run(args):
     print(f"word2vec: {config.objective} skip-gram on {corpus.path} (dim {config.dim}, window "
           f"{config.window}, negative {config.negative}, min_count {config.min_count}, sample "
           f"{config.sample}, {config.epochs} epochs, batch {config.batch_size}, seed {config.seed}; "
-          f"backend {backend.get_backend()})", flush=True)
+          f"backend {backend.get_backend()}, {_threads()})", flush=True)
     vocab, enc = w2v.build_vocab(corpus, config.min_count, config.max_vocab)
     t_read = time.perf_counter() - t0
     print(f"  read {enc.raw_words:,} words in {t_read:.1f} s; vocabulary {len(vocab):,} words "
