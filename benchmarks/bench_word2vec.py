@@ -182,8 +182,8 @@ def summary_lines(summary):
 
 # corpus (None: the synthetic one), words kept, epochs, seeds (one round per seed: every side)
 PLANS = {"smoke": (None, 20_000, 1, [1]), "quick": ("prose", 50_000, 1, [1, 2]),
-         "full": ("prose", 1_000_000, 1, [1, 2, 3])}
-_FULL_SIZE = "prose 1000000 words x 1 epoch"
+         "full": ("prose", 2_000_000, 2, [1, 2, 3])}   # enough text for the quality to mean something
+_FULL_SIZE = "prose 2000000 words x 2 epochs"
 SCALING = "word2vec training, 2 threads vs 1"
 TARGETS = [
     ("word2vec training: 2 threads at least 1.8x 1 thread", SCALING, _FULL_SIZE, 2, "pybind11",
