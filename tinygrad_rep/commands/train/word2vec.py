@@ -85,7 +85,7 @@ def metrics_record(model, evaluation, extra=None):
     rec = {"model": w2v.KIND, "config": dataclasses.asdict(model.config)}
     rec.update({k: s[k] for k in ("seconds", "train_seconds", "vocab_seconds", "words_per_second",
                                   "effective_words_per_second", "vocab_size", "raw_words",
-                                  "corpus_words", "trained_words", "pairs", "final_loss") if k in s})
+                                  "corpus_words", "trained_words", "pairs", "final_loss", "threads") if k in s})
     if evaluation is not None:
         an = evaluation["analogy"]
         rec["analogy"] = {"accuracy": an["accuracy"], "semantic": an["semantic"]["accuracy"],
