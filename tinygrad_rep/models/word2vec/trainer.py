@@ -31,6 +31,10 @@ from .vocabulary import EncodedCorpus, build_vocab
 
 # tells the chunks' seed sequences apart from the initialisation's (seeded by `seed` alone)
 _STREAM = 0x77327663
+# rows of the most frequent words that every worker thread keeps a copy of, and how many pairs
+# a thread trains between two merges of its copies (see _HotRows)
+HOT_ROWS = 1024
+MERGE_PAIRS = 32768
 
 
 def train(corpus, config=None, progress=False, checkpoint=None, threads=None):
@@ -104,19 +108,67 @@ class _kernel_threads:
             self.set(self.before)
 
 
+class _HotRows:
+    """Each worker thread's own copies of the most frequent words' rows, merged after every step.
+
+    Why: when two cores write the same rows, every access to them moves cache lines between the
+    cores; the most frequent words are in most pairs (as negatives above all), and with every
+    row shared two threads trained no faster than one. The vocabulary is sorted by count, so
+    they are rows 0..H-1. Each matrix becomes one array of V + threads * H rows (the kernel
+    reads the rows of one matrix): rows :V are the model's, and thread t's pairs use its own
+    copy of rows :H at V + t * H (indices remapped). Every MERGE_PAIRS pairs and at the end of
+    a chunk the thread adds what its copy moved since its last merge to the shared rows and
+    takes them back, under a lock: the frequent words see the other threads' updates a few
+    steps late, every other row at once (as in the original)."""
+
+    def __init__(self, model, threads, hot):
+        V = model.W_in.shape[0]
+        self.V, self.H, self.lock = V, min(hot, V), threading.Lock()
+        self.full = {}
+        for name in ("W_in", "W_out"):
+            W = getattr(model, name)
+            full = np.empty((V + threads * self.H,) + W.shape[1:], W.dtype)
+            full[:V] = W
+            full[V:] = np.tile(W[:self.H], (threads, 1))
+            self.full[name] = full
+            setattr(model, name, full[:V])   # the model's matrices are the shared rows
+        # each thread's copies as they were at its last merge
+        self.base = [{name: full[:self.H].copy() for name, full in self.full.items()} for _ in range(threads)]
+
+    def remap(self, idx, slot):
+        """Row numbers with the frequent words' rows moved to thread `slot`'s copies."""
+        return np.where(idx < self.H, idx + (self.V + slot * self.H), idx)
+
+    def merge(self, slot):
+        """Shared rows += this thread's moves since its last merge; its copies = the shared rows."""
+        lo, hi = self.V + slot * self.H, self.V + (slot + 1) * self.H
+        with self.lock:
+            for name, full in self.full.items():
+                shared, mine, base = full[:self.H], full[lo:hi], self.base[slot][name]
+                shared += mine
+                shared -= base
+                mine[...] = shared
+                base[...] = shared
+
+    def release(self, model):
+        """Give the model matrices of their own again (the copies' memory is freed)."""
+        for name, full in self.full.items():
+            setattr(model, name, full[:self.V].copy())
+
+
 class _Workers:
-    """A small thread pool for chunks: map(fn, jobs) yields fn(*job, stop) in job order while
-    the threads work ahead. An exception in a job is raised where its result is taken; `stop`
+    """A small thread pool for chunks: map(fn, jobs) yields fn(*job, stop, slot) in job order
+    while the threads work ahead (slot: the running thread's number, 0..n-1). An exception in a job is raised where its result is taken; `stop`
     (set by the caller on error or Ctrl-C) makes the running jobs return early."""
 
     def __init__(self, n, stop):
         self.stop, self.jobs = stop, queue.Queue()
-        self.threads = [threading.Thread(target=self._work, daemon=True, name=f"word2vec-{i}")
+        self.threads = [threading.Thread(target=self._work, args=(i,), daemon=True, name=f"word2vec-{i}")
                         for i in range(n)]
         for t in self.threads:
             t.start()
 
-    def _work(self):
+    def _work(self, slot):
         while True:
             item = self.jobs.get()
             if item is None:
@@ -124,7 +176,7 @@ class _Workers:
             fn, job, box, done = item
             try:
                 if not self.stop.is_set():
-                    box.append((True, fn(*job, self.stop)))
+                    box.append((True, fn(*job, self.stop, slot)))
             except BaseException as e:  # handed to the caller, which decides
                 box.append((False, e))
             finally:
@@ -170,6 +222,10 @@ class _Trainer:
         the threads finish an epoch together (an epoch ends when all its chunks are done)."""
         n, size = len(self.enc), self.c.chunk_words
         if self.threads > 1 and n > size:
+            # a quarter of the size: the threads hold that many chunks' pairs at once, and
+            # arrays this small are reused by malloc; big ones are mapped and unmapped each
+            # time, and an unmap stalls every thread of the process
+            size = max(1, size // 4)
             rounds = -(-n // (self.threads * size))
             size = -(-n // (self.threads * rounds))
         cuts = [0]
@@ -206,12 +262,14 @@ class _Trainer:
             shown = round(first_epoch * n * raw_per_token)
             bar.update(shown)
             t0 -= meta["seconds"]
-        # the loss is checked every step (one float); the vectors, a pass over both matrices,
-        # once per chunk of the corpus
-        watch = DivergenceWatch([("W_in", m.W_in), ("W_out", m.W_out)], hint="try a smaller --lr")
         chunks = self._chunks()
         stop = threading.Event()
-        pool = _Workers(self.threads, stop) if self.threads > 1 else None
+        # a corpus of one chunk has nothing to share out
+        pool = _Workers(self.threads, stop) if self.threads > 1 and len(chunks) > 1 else None
+        self.hot = _HotRows(m, self.threads, HOT_ROWS) if pool is not None else None
+        # the loss is checked every step (one float); the vectors (the model's rows), a pass over
+        # both matrices, once per chunk of the corpus
+        watch = DivergenceWatch([("W_in", m.W_in), ("W_out", m.W_out)], hint="try a smaller --lr")
         try:
             for epoch in range(first_epoch, c.epochs):
                 # the chunks of an epoch run in order on one thread, or all at once on the
@@ -249,10 +307,11 @@ class _Trainer:
             stop.set()   # an error or Ctrl-C: the workers stop after their current step
             if pool is not None:
                 pool.close()
+                self.hot.release(m)
             bar.close()
         return {"words": words, "pairs": pairs, "final_loss": last}
 
-    def _chunk(self, epoch, index, a, b, stop):
+    def _chunk(self, epoch, index, a, b, stop, slot=None):
         """Train on corpus tokens a:b in epoch `epoch` (index: the chunk's number in the epoch):
         subsampling -> pairs -> negatives -> steps. Runs on any thread: its randomness comes
         from its own Generator, seeded by (seed, epoch, index), and it writes nothing but the
@@ -271,7 +330,12 @@ class _Trainer:
         else:
             targets = outputs
         # this thread's own Tensor views of the shared matrices (an op marks them dirty)
-        W_in_t, W_out_t = Tensor._wrap(self.m.W_in), Tensor._wrap(self.m.W_out)
+        if slot is None:
+            W_in_t, W_out_t = Tensor._wrap(self.m.W_in), Tensor._wrap(self.m.W_out)
+        else:   # a worker: the matrices with every thread's copies of the frequent rows
+            W_in_t, W_out_t = Tensor._wrap(self.hot.full["W_in"]), Tensor._wrap(self.hot.full["W_out"])
+            inputs, targets = self.hot.remap(inputs, slot), self.hot.remap(targets, slot)
+            self.hot.merge(slot)   # nothing moved yet: this takes the shared rows as they are now
         done0, total = epoch * len(self.enc) + a, len(self.enc) * c.epochs
         P, B = len(inputs), c.batch_size
         steps = []
@@ -280,6 +344,8 @@ class _Trainer:
                 break
             lr = max(c.lr - (c.lr - c.min_lr) * (done0 + (b - a) * (s / P)) / total, c.min_lr)
             value = self.step(W_in_t, W_out_t, inputs[s:s + B], targets[s:s + B], lr)
+            if slot is not None and ((s // B + 1) * B % MERGE_PAIRS < B or s + B >= P):
+                self.hot.merge(slot)   # every MERGE_PAIRS pairs and at the chunk's end
             steps.append((value, min(B, P - s), lr))
         return len(ids), P, steps
 
