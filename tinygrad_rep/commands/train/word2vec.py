@@ -55,7 +55,7 @@ def add_arguments(parser):
     parser.add_argument("--max-words", type=int, default=None, help="read only this many tokens of the corpus")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads: the fused trainer trains that many chunks of the corpus at once, "
-                        "lock-free on shared vectors, and the kernels use them (default: "
+                        "without locks, and the kernels use them (default: "
                         "TINYGRAD_REP_NUM_THREADS or all cores); only --threads 1 gives the same "
                         "vectors for a seed on every run")
     parser.add_argument("--no-eval", action="store_true", help="skip the analogy / similarity evaluation")

@@ -3,10 +3,11 @@ mini-batch steps of one of three trainers (see the package docstring), with a li
 decay over all epochs.
 
 The corpus is cut into chunks that each carry their own random stream, so the fused trainer can
-run several chunks at once on worker threads: each one calls the GIL-free kernels (sampling,
-per-pair SGD) on the two shared matrices without locks, as the original word2vec's threads do
-(Hogwild-style SGD: a row two threads update at the same moment may lose one of the updates,
-which SGD shrugs off). One thread gives the same vectors for a seed on every run.
+run several chunks at once on worker threads, each calling the GIL-free kernels (sampling,
+per-pair SGD) without locks, as the original word2vec's threads do (Hogwild-style SGD). Unlike
+the original, each thread trains its own copy of the most frequent words' rows (all rows when
+they fit), added into the shared matrices every few steps (_HotRows): shared hot rows made two
+cores no faster than one. One thread gives the same vectors for a seed on every run.
 """
 import math
 import queue
@@ -47,9 +48,9 @@ def train(corpus, config=None, progress=False, checkpoint=None, threads=None):
     A run whose loss or vectors stop being finite or explode raises DivergenceError
     (models/training.py). checkpoint: a training.Checkpoint saved after every epoch; one holding
     a loaded state (Checkpoint.load) is resumed, bit-identical to an uninterrupted run (with one
-    thread). threads: chunks of the corpus trained at once by the fused trainer, lock-free on
-    shared matrices (None: the backend's kernel thread count, see set_threads; the other
-    trainers use one). With 1 a seed always gives the same vectors; with more the updates
+    thread). threads: chunks of the corpus trained at once by the fused trainer, without locks
+    (None: the backend's kernel thread count, see set_threads; the other trainers, and a corpus
+    of one chunk, use one). With 1 a seed always gives the same vectors; with more the updates
     interleave differently from run to run, so the vectors differ slightly (quality does not).
     """
     config = (config or Word2VecConfig()).validate()
@@ -165,8 +166,9 @@ class _HotRows:
 
 class _Workers:
     """A small thread pool for chunks: map(fn, jobs) yields fn(*job, stop, slot) in job order
-    while the threads work ahead (slot: the running thread's number, 0..n-1). An exception in a job is raised where its result is taken; `stop`
-    (set by the caller on error or Ctrl-C) makes the running jobs return early."""
+    while the threads work ahead (slot: the running thread's number, 0..n-1). An exception in
+    a job is raised where its result is taken; `stop` (set by the caller on error or Ctrl-C)
+    makes the running jobs return early."""
 
     def __init__(self, n, stop):
         self.stop, self.jobs = stop, queue.Queue()
