@@ -34,10 +34,12 @@ from .vocabulary import EncodedCorpus, build_vocab
 _STREAM = 0x77327663
 # memory for the worker threads' copies of the most frequent words' rows (all rows when they
 # fit), and pairs trained between two merges of a thread's copies per row copied (see _HotRows;
-# on the prose corpus, 3 epochs, 2 threads: 16 trained 10% faster than 4 but lost 0.7 points of
-# analogy accuracy to the staler rows, 1 kept them and ran 25% slower)
+# on the prose corpus, 3 epochs, 2 threads, merging all rows only: 16 trained 10% faster than 4
+# but lost 0.7 points of analogy accuracy to the staler rows, 1 kept them and ran 25% slower)
 HOT_BYTES = 256 << 20
-MERGE_PAIRS_PER_ROW = 4
+MERGE_PAIRS_PER_ROW = 16
+# the most frequent rows of the copies (they move the most) are merged every HOT_MERGE_PAIRS
+HOT_MERGE_ROWS, HOT_MERGE_PAIRS = 1024, 8192
 
 
 def train(corpus, config=None, progress=False, checkpoint=None, threads=None):
@@ -124,7 +126,8 @@ class _HotRows:
     :H at V + t * H (indices remapped). At the start of a chunk, every `every` pairs and at its
     end, the thread adds what its copy moved since its last merge to the shared rows and takes
     them back, under a lock: those rows see the other threads' updates that many pairs late (as
-    data-parallel SGD with summed updates), rows past H at once (Hogwild, as the original)."""
+    data-parallel SGD with summed updates), rows past H at once (Hogwild, as the original). The
+    first HOT_MERGE_ROWS, which move the most, are merged every HOT_MERGE_PAIRS pairs too."""
 
     def __init__(self, model, threads, hot):
         V = model.W_in.shape[0]
@@ -147,12 +150,14 @@ class _HotRows:
         """Row numbers with the frequent words' rows moved to thread `slot`'s copies."""
         return np.where(idx < self.H, idx + (self.V + slot * self.H), idx)
 
-    def merge(self, slot):
-        """Shared rows += this thread's moves since its last merge; its copies = the shared rows."""
-        lo, hi = self.V + slot * self.H, self.V + (slot + 1) * self.H
+    def merge(self, slot, rows=None):
+        """Shared rows += this thread's moves since its last merge; its copies = the shared rows
+        (rows: only the first that many)."""
+        h = self.H if rows is None else min(rows, self.H)
+        lo = self.V + slot * self.H
         with self.lock:
             for name, full in self.full.items():
-                shared, mine, base = full[:self.H], full[lo:hi], self.base[slot][name]
+                shared, mine, base = full[:h], full[lo:lo + h], self.base[slot][name][:h]
                 shared += mine
                 shared -= base
                 mine[...] = shared
@@ -357,8 +362,12 @@ class _Trainer:
                 break
             lr = max(c.lr - (c.lr - c.min_lr) * (done0 + (b - a) * (s / P)) / total, c.min_lr)
             value = self.step(W_in_t, W_out_t, inputs[s:s + B], targets[s:s + B], lr)
-            if slot is not None and ((s // B + 1) * B % self.hot.every < B or s + B >= P):
-                self.hot.merge(slot)   # every `every` pairs and at the chunk's end
+            if slot is not None:
+                done = (s // B + 1) * B
+                if done % self.hot.every < B or s + B >= P:
+                    self.hot.merge(slot)   # every `every` pairs and at the chunk's end
+                elif done % HOT_MERGE_PAIRS < B:
+                    self.hot.merge(slot, HOT_MERGE_ROWS)
             steps.append((value, min(B, P - s), lr))
         return len(ids), P, steps
 
