@@ -354,11 +354,11 @@ def test_build_vocab_counts_sorts_and_drops_rare_words():
 # ---------------------------------------------------------------- training
 
 
-def _train_synthetic(seed=0, **kw):
+def _train_synthetic(seed=0, threads=None, **kw):
     sents, groups = text.synthetic_corpus(seed, n_groups=4, words_per_group=6, n_sentences=2500)
     cfg = dict(dim=16, min_count=1, epochs=3, batch_size=128, sample=0.0, seed=seed)
     cfg.update(kw)
-    return w2v.train(sents, w2v.Word2VecConfig(**cfg)), groups
+    return w2v.train(sents, w2v.Word2VecConfig(**cfg), threads=threads), groups
 
 
 def _group_recovery(model, groups):
@@ -397,6 +397,73 @@ def test_training_is_reproducible_for_a_seed():
     np.testing.assert_array_equal(a.W_in, b.W_in)
     np.testing.assert_array_equal(a.W_out, b.W_out)
     assert not np.array_equal(a.W_in, c.W_in)
+
+
+def test_one_thread_is_bit_identical_over_many_chunks():
+    # 2,500 sentences of 8 tokens in chunks of 1,000 tokens: ~20 chunks per epoch, each with its
+    # own random stream; on one thread two runs give the same bits, another seed other bits
+    a, _ = _train_synthetic(epochs=2, seed=3, chunk_words=1000, threads=1)
+    b, _ = _train_synthetic(epochs=2, seed=3, chunk_words=1000, threads=1)
+    c, _ = _train_synthetic(epochs=2, seed=4, chunk_words=1000, threads=1)
+    np.testing.assert_array_equal(a.W_in, b.W_in)
+    np.testing.assert_array_equal(a.W_out, b.W_out)
+    assert a.history == b.history and a.stats["pairs"] == b.stats["pairs"]
+    assert not np.array_equal(a.W_in, c.W_in)
+    assert a.stats["threads"] == 1
+
+
+@pytest.mark.parametrize("name", ["pybind11", "cffi"])
+def test_two_threads_train_as_well_as_one(name, use_backend):
+    use_backend(name)
+    before = backend.current().get_num_threads()
+    one, groups = _train_synthetic(epochs=3, seed=5, chunk_words=1000, threads=1)
+    two, _ = _train_synthetic(epochs=3, seed=5, chunk_words=1000, threads=2)
+    assert two.stats["threads"] == 2
+    assert backend.current().get_num_threads() == before   # the kernel thread count is restored
+    # smaller chunks on threads (their own streams): about as many pairs, every token trained
+    assert abs(two.stats["pairs"] - one.stats["pairs"]) < 0.01 * one.stats["pairs"]
+    assert two.stats["trained_words"] == one.stats["trained_words"] == 3 * 20_000   # sample=0
+    assert _group_recovery(two, groups) > 0.95
+    assert abs(two.stats["final_loss"] - one.stats["final_loss"]) < 0.05 * one.stats["final_loss"]
+    assert np.isfinite(two.W_in).all() and np.isfinite(two.W_out).all()
+
+
+def test_threads_are_checked_and_other_trainers_use_one():
+    sents, _ = text.synthetic_corpus(0, n_sentences=50)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=f"word2vec: threads must be an integer >= 1, got {bad!r}"):
+            w2v.train(sents, w2v.Word2VecConfig(dim=4, min_count=1, epochs=1), threads=bad)
+    m = w2v.train(sents, w2v.Word2VecConfig(dim=4, min_count=1, epochs=1, trainer="engine"), threads=2)
+    assert m.stats["threads"] == 1
+
+
+def test_an_error_on_a_worker_stops_every_thread(monkeypatch):
+    import threading
+    from tinygrad_rep.models.word2vec import trainer
+    real, calls = trainer.skipgram_pairs, []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("planted failure")
+        return real(*args)
+    monkeypatch.setattr(trainer, "skipgram_pairs", failing)
+    with pytest.raises(RuntimeError, match="planted failure"):
+        _train_synthetic(epochs=2, chunk_words=1000, threads=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("word2vec-")]
+
+
+def test_chunks_cover_the_corpus_and_even_out_over_threads():
+    from tinygrad_rep.models.word2vec import trainer
+    sents, _ = text.synthetic_corpus(0, n_sentences=1000)       # 8,000 tokens, 8 a sentence
+    vocab, enc = w2v.build_vocab(sents, 1)
+    model = w2v.Word2Vec(vocab, w2v.Word2VecConfig(dim=4, min_count=1, chunk_words=3000).validate())
+    for threads, count in ((1, 3), (2, 12), (3, 12)):   # threads: a quarter of the size, evened out
+        chunks = trainer._Trainer(model, enc, np.random.default_rng(0), threads)._chunks()
+        assert len(chunks) == count
+        assert chunks[0][0] == 0 and chunks[-1][1] == len(enc)
+        assert all(b == c for (_, b), (c, _) in zip(chunks, chunks[1:]))
+        assert {a for a, _ in chunks} <= {0, *enc.starts.tolist()}        # at sentence starts
 
 
 def test_config_validation():

@@ -54,7 +54,10 @@ def add_arguments(parser):
     parser.add_argument("--max-vocab", type=int, default=None, help="keep only the most frequent words")
     parser.add_argument("--max-words", type=int, default=None, help="read only this many tokens of the corpus")
     parser.add_argument("--threads", type=int, default=None,
-                        help="kernel threads (default: TINYGRAD_REP_NUM_THREADS or all cores)")
+                        help="threads: the fused trainer trains that many chunks of the corpus at once, "
+                        "without locks, and the kernels use them (default: "
+                        "TINYGRAD_REP_NUM_THREADS or all cores); only --threads 1 gives the same "
+                        "vectors for a seed on every run")
     parser.add_argument("--no-eval", action="store_true", help="skip the analogy / similarity evaluation")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", default="runs/word2vec", help="output folder (default runs/word2vec)")
@@ -82,7 +85,7 @@ def metrics_record(model, evaluation, extra=None):
     rec = {"model": w2v.KIND, "config": dataclasses.asdict(model.config)}
     rec.update({k: s[k] for k in ("seconds", "train_seconds", "vocab_seconds", "words_per_second",
                                   "effective_words_per_second", "vocab_size", "raw_words",
-                                  "corpus_words", "trained_words", "pairs", "final_loss") if k in s})
+                                  "corpus_words", "trained_words", "pairs", "final_loss", "threads") if k in s})
     if evaluation is not None:
         an = evaluation["analogy"]
         rec["analogy"] = {"accuracy": an["accuracy"], "semantic": an["semantic"]["accuracy"],
@@ -98,6 +101,13 @@ def metrics_record(model, evaluation, extra=None):
     if extra:
         rec.update(extra)
     return rec
+
+
+def _threads():
+    """How many threads the run uses, as the summary line says it."""
+    get = getattr(backend.current(), "get_num_threads", None)
+    n = get() if get is not None else 1
+    return f"{n} thread" + ("s" if n != 1 else "")
 
 
 def _fmt(x, spec=".3f"):
@@ -120,7 +130,7 @@ def run(args):
     print(f"word2vec: {config.objective} skip-gram on {corpus.path} (dim {config.dim}, window "
           f"{config.window}, negative {config.negative}, min_count {config.min_count}, sample "
           f"{config.sample}, {config.epochs} epochs, batch {config.batch_size}, seed {config.seed}; "
-          f"backend {backend.get_backend()})", flush=True)
+          f"backend {backend.get_backend()}, {_threads()})", flush=True)
     vocab, enc = w2v.build_vocab(corpus, config.min_count, config.max_vocab)
     t_read = time.perf_counter() - t0
     print(f"  read {enc.raw_words:,} words in {t_read:.1f} s; vocabulary {len(vocab):,} words "

@@ -29,10 +29,14 @@ One epoch, as in the original word2vec:
   "composed"         as "engine", with F.skipgram_negative_sampling_loss composed from
                      elementary ops in place of the fused loss kernel (what the profile of the
                      engine path started from).
-The learning rate decays linearly from `lr` to `min_lr` over all epochs (per batch). All
-randomness comes from one numpy Generator seeded with `seed` (the sampling kernel draws from
-counter-based streams keyed by seeds it hands out, and the per-pair kernel is sequential), so
-a seed gives the same vectors on every run and thread count.
+The learning rate decays linearly from `lr` to `min_lr` over all epochs (per batch). The
+corpus is cut into chunks (chunk_words tokens); each chunk's randomness comes from a numpy
+Generator seeded with (seed, epoch, chunk) (the sampling kernel draws from counter-based streams
+keyed by seeds it hands out, and the per-pair kernel is sequential), so on one thread a seed
+gives the same vectors on every run. With `threads` > 1 the fused trainer trains that many
+chunks at once without locks, as the original's threads do (Hogwild-style; each thread keeps
+its own copy of the frequent words' rows, merged every few steps, see trainer.py): the vectors
+then vary slightly from run to run, their quality does not.
 
 The full-softmax variant (objective="softmax") scores every word of the vocabulary for each
 pair (matmul + the fused log-softmax/cross-entropy C kernel): exact, but O(V) per pair, which
