@@ -25,7 +25,7 @@ from setuptools import find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 KERNEL_LIB = "tinygrad_rep_kernels"
-C_SOURCES = ["csrc/runtime.c", "csrc/matmul.c", "csrc/relu.c", "csrc/softmax.c", "csrc/softmax_x86.c", "csrc/embedding.c", "csrc/sgns.c", "csrc/optim.c"]
+C_SOURCES = ["csrc/runtime.c", "csrc/matmul.c", "csrc/matmul_small.c", "csrc/relu.c", "csrc/softmax.c", "csrc/softmax_x86.c", "csrc/embedding.c", "csrc/sgns.c", "csrc/optim.c"]
 HEADER = "csrc/tinygrad_rep.h"
 
 # No -march=native (the wheel must run on any x86-64; target_clones picks AVX-512/AVX2 at load
