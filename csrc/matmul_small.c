@@ -79,8 +79,8 @@ static inline int64_t split_at(int64_t h, int64_t t, int64_t T) { return h * t /
 
 #define DEFINE_TILE(NAME, ATTR, T, VT, MT, VL, ZERO, LOADU, MLOAD, SET1, FMA, ADD, STOREU, MSTORE) \
 ATTR static inline __attribute__((always_inline)) void                                         \
-NAME(const int MR, const int NV, const int TA, int64_t K, const T *restrict a, int64_t lda,    \
-     const T *restrict b, int64_t ldb, T *restrict c, int64_t ldc, MT last, int acc)           \
+NAME(const int MR, const int NV, const int TA, const int FULL, int64_t K, const T *restrict a, \
+     int64_t lda, const T *restrict b, int64_t ldb, T *restrict c, int64_t ldc, MT last, int acc) \
 {                                                                                              \
     VT s[TR_MAXMR][TR_MAXNV];                                                                  \
     _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r)                                      \
@@ -88,7 +88,7 @@ NAME(const int MR, const int NV, const int TA, int64_t K, const T *restrict a, i
     for (int64_t k = 0; k < K; ++k) {                                                          \
         VT bv[TR_MAXNV];                                                                       \
         _Pragma("GCC unroll 4") for (int v = 0; v + 1 < NV; ++v) bv[v] = LOADU(b + v * VL);    \
-        bv[NV - 1] = MLOAD(last, b + (NV - 1) * VL);                                           \
+        bv[NV - 1] = FULL ? LOADU(b + (NV - 1) * VL) : MLOAD(last, b + (NV - 1) * VL);         \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; ++r) {                                \
             const VT ar = SET1(TA ? a[r] : a[r * lda]);                                        \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v)                               \
@@ -102,39 +102,48 @@ NAME(const int MR, const int NV, const int TA, int64_t K, const T *restrict a, i
         _Pragma("GCC unroll 4") for (int v = 0; v + 1 < NV; ++v)                               \
             STOREU(cr + v * VL, acc ? ADD(LOADU(cr + v * VL), s[r][v]) : s[r][v]);             \
         VT x = s[r][NV - 1];                                                                   \
-        if (acc) x = ADD(MLOAD(last, cr + (NV - 1) * VL), x);                                  \
-        MSTORE(cr + (NV - 1) * VL, last, x);                                                   \
+        if (acc) x = ADD(FULL ? LOADU(cr + (NV - 1) * VL) : MLOAD(last, cr + (NV - 1) * VL), x); \
+        if (FULL) STOREU(cr + (NV - 1) * VL, x);                                               \
+        else MSTORE(cr + (NV - 1) * VL, last, x);                                              \
     }                                                                                          \
 }
 
-/* Dispatcher: one case per (NV, TA, MR) the level uses. CASESn lists MR = 1..n. */
-#define TR_MR_CASE(m, TILE, NV, TA) \
-    case m: TILE(m, NV, TA, K, a, lda, b, ldb, c, ldc, last, acc); break;
-#define TR_CASES0(TILE, NV, TA)
-#define TR_CASES6(TILE, NV, TA) TR_MR_CASE(1, TILE, NV, TA) TR_MR_CASE(2, TILE, NV, TA)            \
-    TR_MR_CASE(3, TILE, NV, TA) TR_MR_CASE(4, TILE, NV, TA) TR_MR_CASE(5, TILE, NV, TA)          \
-    TR_MR_CASE(6, TILE, NV, TA)
-#define TR_CASES8(TILE, NV, TA) TR_CASES6(TILE, NV, TA) TR_MR_CASE(7, TILE, NV, TA)                \
-    TR_MR_CASE(8, TILE, NV, TA)
-#define TR_CASES12(TILE, NV, TA) TR_CASES8(TILE, NV, TA) TR_MR_CASE(9, TILE, NV, TA)               \
-    TR_MR_CASE(10, TILE, NV, TA) TR_MR_CASE(11, TILE, NV, TA) TR_MR_CASE(12, TILE, NV, TA)
-#define TR_CASES16(TILE, NV, TA) TR_CASES12(TILE, NV, TA) TR_MR_CASE(13, TILE, NV, TA)             \
-    TR_MR_CASE(14, TILE, NV, TA) TR_MR_CASE(15, TILE, NV, TA) TR_MR_CASE(16, TILE, NV, TA)
+/* Dispatcher: one case per (NV, TA, MR) the level uses, and per FULL when the level has full
+ * variants (AVX2: its masked loads cost more than plain ones). CASESn lists MR = 1..n. */
+#define TR_MR_CASE(m, TILE, NV, TA, F) \
+    case m: TILE(m, NV, TA, F, K, a, lda, b, ldb, c, ldc, last, acc); break;
+#define TR_CASES0(TILE, NV, TA, F)
+#define TR_CASES6(TILE, NV, TA, F) TR_MR_CASE(1, TILE, NV, TA, F) TR_MR_CASE(2, TILE, NV, TA, F)    \
+    TR_MR_CASE(3, TILE, NV, TA, F) TR_MR_CASE(4, TILE, NV, TA, F) TR_MR_CASE(5, TILE, NV, TA, F)  \
+    TR_MR_CASE(6, TILE, NV, TA, F)
+#define TR_CASES8(TILE, NV, TA, F) TR_CASES6(TILE, NV, TA, F) TR_MR_CASE(7, TILE, NV, TA, F)       \
+    TR_MR_CASE(8, TILE, NV, TA, F)
+#define TR_CASES12(TILE, NV, TA, F) TR_CASES8(TILE, NV, TA, F) TR_MR_CASE(9, TILE, NV, TA, F)      \
+    TR_MR_CASE(10, TILE, NV, TA, F) TR_MR_CASE(11, TILE, NV, TA, F) TR_MR_CASE(12, TILE, NV, TA, F)
+#define TR_CASES16(TILE, NV, TA, F) TR_CASES12(TILE, NV, TA, F) TR_MR_CASE(13, TILE, NV, TA, F)    \
+    TR_MR_CASE(14, TILE, NV, TA, F) TR_MR_CASE(15, TILE, NV, TA, F) TR_MR_CASE(16, TILE, NV, TA, F)
 
-#define DEFINE_DISPATCH(NAME, ATTR, T, MT, TILE, C1, C2, C3, C4)                               \
-ATTR static void NAME(int nv, int ta, int mr, int64_t K, const T *a, int64_t lda, const T *b,  \
-                      int64_t ldb, T *c, int64_t ldc, MT last, int acc)                        \
-{                                                                                              \
+#define TR_DISPATCH_SWITCH(TILE, C1, C2, C3, C4, F)                                            \
     switch (nv * 2 + (ta != 0)) {                                                              \
-    case 2: switch (mr) { C1(TILE, 1, 0) default: break; } break;                              \
-    case 3: switch (mr) { C1(TILE, 1, 1) default: break; } break;                              \
-    case 4: switch (mr) { C2(TILE, 2, 0) default: break; } break;                              \
-    case 5: switch (mr) { C2(TILE, 2, 1) default: break; } break;                              \
-    case 6: switch (mr) { C3(TILE, 3, 0) default: break; } break;                              \
-    case 7: switch (mr) { C3(TILE, 3, 1) default: break; } break;                              \
-    case 8: switch (mr) { C4(TILE, 4, 0) default: break; } break;                              \
-    case 9: switch (mr) { C4(TILE, 4, 1) default: break; } break;                              \
+    case 2: switch (mr) { C1(TILE, 1, 0, F) default: break; } break;                           \
+    case 3: switch (mr) { C1(TILE, 1, 1, F) default: break; } break;                           \
+    case 4: switch (mr) { C2(TILE, 2, 0, F) default: break; } break;                           \
+    case 5: switch (mr) { C2(TILE, 2, 1, F) default: break; } break;                           \
+    case 6: switch (mr) { C3(TILE, 3, 0, F) default: break; } break;                           \
+    case 7: switch (mr) { C3(TILE, 3, 1, F) default: break; } break;                           \
+    case 8: switch (mr) { C4(TILE, 4, 0, F) default: break; } break;                           \
+    case 9: switch (mr) { C4(TILE, 4, 1, F) default: break; } break;                           \
     default: break;                                                                            \
+    }
+
+#define DEFINE_DISPATCH(NAME, ATTR, T, MT, TILE, C1, C2, C3, C4, HAS_FULL)                     \
+ATTR static void NAME(int nv, int ta, int mr, int full, int64_t K, const T *a, int64_t lda,    \
+                      const T *b, int64_t ldb, T *c, int64_t ldc, MT last, int acc)            \
+{                                                                                              \
+    if (HAS_FULL && full) {                                                                    \
+        TR_DISPATCH_SWITCH(TILE, C1, C2, C3, C4, 1)                                            \
+    } else {                                                                                   \
+        TR_DISPATCH_SWITCH(TILE, C1, C2, C3, C4, 0)                                            \
     }                                                                                          \
 }
 
@@ -162,8 +171,8 @@ ATTR static void NAME(int64_t M, int64_t N, int64_t K, const void *A_, int ta, c
         }                                                                                      \
         for (int64_t t = 0; t < tiles; ++t) {                                                  \
             const int64_t i0 = i_lo + split_at(h, t, tiles), i1 = i_lo + split_at(h, t + 1, tiles); \
-            DISPATCH(nv, ta, (int)(i1 - i0), K, ta ? A + i0 : A + i0 * K, ta ? M : K, bp, ldb, \
-                     C + i0 * N + j0, N, last, acc);                                           \
+            DISPATCH(nv, ta, (int)(i1 - i0), w % VL == 0, K, ta ? A + i0 : A + i0 * K,         \
+                     ta ? M : K, bp, ldb, C + i0 * N + j0, N, last, acc);                      \
         }                                                                                      \
     }                                                                                          \
 }
@@ -302,9 +311,9 @@ DEFINE_TILE(tile_f64_avx512, TR_AVX512, double, __m512d, __mmask8, 8, _mm512_set
 /* 24 accumulators at most (of 32 registers), and 16 rows when a tile is one vector wide. */
 static const int mrmax_avx512[5] = {0, 16, 12, 8, 6};
 DEFINE_DISPATCH(dispatch_f32_avx512, TR_AVX512, float, __mmask16, tile_f32_avx512,
-                TR_CASES16, TR_CASES12, TR_CASES8, TR_CASES6)
+                TR_CASES16, TR_CASES12, TR_CASES8, TR_CASES6, 0)
 DEFINE_DISPATCH(dispatch_f64_avx512, TR_AVX512, double, __mmask8, tile_f64_avx512,
-                TR_CASES16, TR_CASES12, TR_CASES8, TR_CASES6)
+                TR_CASES16, TR_CASES12, TR_CASES8, TR_CASES6, 0)
 static inline __mmask16 mask16(int n) { return (__mmask16)((1u << n) - 1u); }   /* 1 <= n <= 16 */
 static inline __mmask8 mask8(int n) { return (__mmask8)((1u << n) - 1u); }      /* 1 <= n <= 8 */
 DEFINE_ROWS(rows_f32_avx512, TR_AVX512, float, __mmask16, 16, 4, mrmax_avx512, dispatch_f32_avx512, mask16, transpose_f32_avx)
@@ -324,9 +333,9 @@ DEFINE_TILE(tile_f64_avx2, TR_AVX2, double, __m256d, __m256i, 4, _mm256_setzero_
 /* 12 accumulators at most (of 16 registers). */
 static const int mrmax_avx2[3] = {0, 12, 6};
 DEFINE_DISPATCH(dispatch_f32_avx2, TR_AVX2, float, __m256i, tile_f32_avx2,
-                TR_CASES12, TR_CASES6, TR_CASES0, TR_CASES0)
+                TR_CASES12, TR_CASES6, TR_CASES0, TR_CASES0, 1)
 DEFINE_DISPATCH(dispatch_f64_avx2, TR_AVX2, double, __m256i, tile_f64_avx2,
-                TR_CASES12, TR_CASES6, TR_CASES0, TR_CASES0)
+                TR_CASES12, TR_CASES6, TR_CASES0, TR_CASES0, 1)
 static const int32_t lanes32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 static const int64_t lanes64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 TR_AVX2 static inline __m256i vmask8(int n)   /* first n of 8 int32 lanes, 1 <= n <= 8 */
