@@ -12,6 +12,10 @@ What is measured, each comparison side by side in one process (see timing.py for
   numpy (OpenBLAS) and `torch.mm`; one thread, then every core at the largest sizes (15
   interleaved rounds: multi-thread timings swing more). GFLOP/s. "sgemm vs FMA peak": ours beside
   the time at 80% of the measured FMA peak.
+- matmul kernel: the backend function `backend.current().matmul(a, b, out=c, trans_a, trans_b)`
+  (checks included; "pybind11 raw": the extension function alone) beside `np.matmul(a, b, out=c)`
+  and `torch.matmul(a, b, out=c)`, every output preallocated, at the small sizes 16-256 and the
+  MLP layers' forward and backward products (grad_W = x^T g: "tA", grad_x = g W^T: "tB").
 - softmax and log-softmax, forward and backward, and ReLU forward and backward, float32, at
   4096x4096 and 256x1000: forward through the public API (`Tensor.softmax(-1)` under no_grad),
   backward through the backend function the op calls; beside plain numpy, numpy with
@@ -58,6 +62,20 @@ PLANS = {
                  repeats=7, target=0.05, copy_mb=256, fma_seconds=0.02, overhead_target=0.02),
 }
 MLP_SHAPE = (256, 784, 256)  # M x K x N: a batch of 256 images through a 784 -> 256 layer
+# The matmul kernel rows (M, K, N, trans_a, trans_b) per mode: square sizes, then the tiny MLP's
+# 32x64 -> 64 layer and the 784 -> 256 and 1024 -> 256 layers of a batch of 256, each forward
+# (x W), grad_W = x^T g (trans_a) and grad_x = g W^T (trans_b).
+_SQUARE = [(n, n, n, False, False) for n in (16, 32, 64, 128, 256)]
+_LAYERS = [s for (b, i, o) in ((32, 64, 64), (256, 784, 256), (256, 1024, 256))
+           for s in ((b, i, o, False, False), (i, b, o, True, False), (b, o, i, False, True))]
+KERNEL_SHAPES = {"smoke": [(16, 16, 16, False, False), (32, 64, 64, False, False), (64, 32, 64, True, False)],
+                 "quick": _SQUARE + _LAYERS[:3] + [_LAYERS[3]],
+                 "full": _SQUARE + _LAYERS}
+
+
+def kernel_size(M, K, N, trans_a, trans_b):
+    """The size label of a matmul kernel row: MxKxN, with tA / tB when an operand is transposed."""
+    return f"{M}x{K}x{N}" + (" tA" if trans_a else "") + (" tB" if trans_b else "")
 
 # (label, what, size, threads, ours, baseline, lowest acceptable ratio). The ratio is the
 # baseline's median time over ours (> 1: ours is faster). threads None: the run's main count.
@@ -80,6 +98,11 @@ for _n in ("512x512x512", "1024x1024x1024"):
 for _n in ("1024x1024x1024", "2048x2048x2048"):
     TARGETS.append((f"sgemm {_n}, 2 threads, vs numpy/OpenBLAS (2 threads)", "sgemm", _n, 2, "pybind11",
                     "numpy", 1.0))
+for _shape in KERNEL_SHAPES["full"]:  # small matrices: at least the faster of numpy and PyTorch
+    for _kind in ("sgemm", "dgemm"):
+        for _peer, _name in (("numpy", "numpy/OpenBLAS"), ("torch", "PyTorch")):
+            TARGETS.append((f"{_kind} kernel {kernel_size(*_shape)}, 1 thread, vs {_name}", f"{_kind} kernel",
+                            kernel_size(*_shape), 1, "pybind11", _peer, 1.0))
 for _k in ("softmax fwd", "softmax bwd", "log_softmax fwd", "log_softmax bwd"):
     for _s in ("4096x4096", "256x1000"):
         TARGETS.append((f"{_k} f32 {_s} vs plain numpy", f"{_k} f32", _s, 1, "pybind11", "numpy", 2.0))
@@ -239,6 +262,40 @@ def fma_share(c):
                                                                 "min": rate / 1e9, "max": rate / 1e9})
         c.records += [dict(rec, what="sgemm vs FMA peak"), at_peak]
         print("  " + measurements.summary_line(c.records[-2:]))
+
+
+def bench_matmul_kernel(c, dtype_name, shapes, nthreads):
+    """The backend's matmul function with a preallocated output, beside numpy's and torch's
+    matmul into a preallocated output (the same work: no allocation on any side)."""
+    np, torch = c.np, c.torch
+    dtype = np.float32 if dtype_name == "sgemm" else np.float64
+    suffix = "f32" if dtype_name == "sgemm" else "f64"
+    for (M, K, N, ta, tb) in shapes:
+        a = c.rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
+        b = c.rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
+        av, bv = (a.T if ta else a), (b.T if tb else b)
+        out = {name: np.empty((M, N), dtype) for name in ("ours", "raw", "numpy", "torch")}
+        fns = {}
+        for name in ("pybind11", "cffi"):
+            be = c.ours[name]
+            fns[name] = ((lambda f=be.matmul: f(a, b, out=out["ours"], trans_a=ta, trans_b=tb))
+                         if be is not None else None)
+        if c.ours["pybind11"] is not None:
+            from tinygrad_rep import _C
+            raw = getattr(_C, f"matmul_{suffix}")
+            fns["pybind11 raw"] = lambda: raw(1, M, N, K, a, ta, b, tb, out["raw"], False)
+        fns["numpy"] = lambda: np.matmul(av, bv, out=out["numpy"])
+        if torch is not None:
+            ta_, tb_ = torch.from_numpy(a), torch.from_numpy(b)
+            tav, tbv = (ta_.T if ta else ta_), (tb_.T if tb else tb_)
+            tout = torch.from_numpy(out["torch"])
+            fns["torch"] = lambda: torch.matmul(tav, tbv, out=tout)
+        else:
+            fns["torch"] = None
+        with peers.grad_off(torch):
+            c.measure(f"{dtype_name} kernel", kernel_size(M, K, N, ta, tb), nthreads, fns, flops=2 * M * N * K,
+                      dtype=np.dtype(dtype).name,
+                      note="backend matmul with out= (checks included); raw: the extension function alone")
 
 
 def _numpy_rows(np, x, y, g):
@@ -468,6 +525,9 @@ def run(quick=False, smoke=False, threads=1):
         print(f"{kind}, {threads} thread(s)")
         bench_matmul(c, kind, shapes, threads)
     fma_share(c)
+    for kind in ("sgemm", "dgemm"):
+        print(f"{kind} kernel (out= preallocated), {threads} thread(s)")
+        bench_matmul_kernel(c, kind, KERNEL_SHAPES["smoke" if smoke else "quick" if quick else "full"], threads)
     ncores = peers.cpu_count()
     if plan["multi"] and ncores > 1:
         if peers.blas_threads_controllable():

@@ -31,6 +31,7 @@
  *    to memory-bound dot/axpy loops, tiny problems to a simple loop without packing.
  */
 #include "tinygrad_rep.h"
+#include "matmul_small.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -996,11 +997,15 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
 void tr_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *A, int trans_a,
                    const float *B, int trans_b, float *C, int accumulate)
 {
+    if (tr_matmul_small_f32(batch, M, N, K, A, trans_a, B, trans_b, C, accumulate))
+        return;   /* small problems: unpacked register tiles (matmul_small.c) */
     gemm(0, batch, M, N, K, A, trans_a, B, trans_b, C, accumulate);
 }
 
 void tr_matmul_f64(int64_t batch, int64_t M, int64_t N, int64_t K, const double *A, int trans_a,
                    const double *B, int trans_b, double *C, int accumulate)
 {
+    if (tr_matmul_small_f64(batch, M, N, K, A, trans_a, B, trans_b, C, accumulate))
+        return;   /* small problems: unpacked register tiles (matmul_small.c) */
     gemm(1, batch, M, N, K, A, trans_a, B, trans_b, C, accumulate);
 }
