@@ -105,10 +105,19 @@ def cross_entropy(logits, targets):
         raise ValueError(f"cross_entropy: logits must be 2-D (batch, classes), got shape {logits.shape}")
     if logits._data.dtype.kind != "f":
         logits._float("cross_entropy")
-    t = _int_indices(targets, "cross_entropy: targets", shape[1])
+    t = targets._data if isinstance(targets, Tensor) else np.asarray(targets)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integers, got dtype {t.dtype}")
     if t.shape != shape[:1]:
         raise ValueError(f"cross_entropy: targets must have shape ({shape[0]},), got {t.shape}")
-    return ops.CrossEntropy.apply(logits, targets=t)  # forward keeps a contiguous copy of t
+    t = t.astype(np.int64, copy=False)
+    try:  # forward keeps a contiguous copy of t
+        return ops.CrossEntropy.apply(logits, targets=t)
+    except IndexError:
+        # the kernel's binding checks the range as it runs (no extra pass over the targets in
+        # the common case); say which target, in this function's words
+        _int_indices(t, "cross_entropy: targets", shape[1])
+        raise
 
 
 def embedding(weight, indices):
