@@ -115,7 +115,7 @@ bool match(const ArgSpec &a, const view &v, bool swapped, symbols &s)
             s.star_dims[k] = v.dims;
             s.star_nd[k] = lead;
         } else if (s.state[k] != 1 || s.star_nd[k] != lead ||
-                   std::memcmp(s.star_dims[k], v.dims, sizeof(ssize_t) * lead) != 0) {
+                   (lead > 0 && std::memcmp(s.star_dims[k], v.dims, sizeof(ssize_t) * lead) != 0)) {
             return false;
         }
         first = 1;
