@@ -286,10 +286,8 @@ def ceiling_records(ours_name, rounds=3, rows=200_000, calls=10):
     def work(i):
         for k in range(calls):
             be.sample_negatives(sampler.prob, sampler.alias, avoid, 5, k, outs[i])
-    get, set_ = getattr(be, "get_num_threads", None), getattr(be, "set_num_threads", None)
-    before = get() if get else None
-    if set_:
-        set_(1)
+    before = be.get_num_threads()
+    be.set_num_threads(1)
     one, two = [], []
     try:
         for _ in range(rounds):
@@ -305,8 +303,7 @@ def ceiling_records(ours_name, rounds=3, rows=200_000, calls=10):
                 th.join()
             two.append(2 * rows * calls / (time.perf_counter() - t))
     finally:
-        if set_ and before is not None:
-            set_(before)
+        be.set_num_threads(before)
     note = "sample_negatives, 200,000 rows x 5 draws per call, per thread"
     return [record(CEILING, "sample_negatives", ours_name, 2, Stats(two, 1), unit="rows/s", suite="word2vec", note=note),
             record(CEILING, "sample_negatives", f"{ours_name}, 1 thread", 2, Stats(one, 1), unit="rows/s",

@@ -105,8 +105,7 @@ def metrics_record(model, evaluation, extra=None):
 
 def _threads():
     """How many threads the run uses, as the summary line says it."""
-    get = getattr(backend.current(), "get_num_threads", None)
-    n = get() if get is not None else 1
+    n = backend.current().get_num_threads()
     return f"{n} thread" + ("s" if n != 1 else "")
 
 

@@ -84,8 +84,7 @@ def train(corpus, config=None, progress=False, checkpoint=None, threads=None):
 def _worker_count(threads, config):
     """The number of worker threads: `threads`, checked; None: the kernel thread count."""
     if threads is None:
-        getter = getattr(backend.current(), "get_num_threads", None)
-        threads = getter() if getter is not None else 1
+        threads = backend.current().get_num_threads()
     elif isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"word2vec: threads must be an integer >= 1, got {threads!r}")
     if config.objective != "negative" or config.trainer != "fused":
@@ -98,10 +97,8 @@ class _kernel_threads:
     worker threads each run their kernels on one thread, not on a team of their own."""
 
     def __init__(self, n):
-        be = backend.current()
-        self.get = getattr(be, "get_num_threads", None)
-        self.set = getattr(be, "set_num_threads", None)
-        self.n = n if self.get is not None and self.set is not None else None
+        be = backend.current()  # every backend has the runtime functions (numpy_ref only keeps the count)
+        self.get, self.set, self.n = be.get_num_threads, be.set_num_threads, n
 
     def __enter__(self):
         if self.n is not None:
@@ -404,10 +401,8 @@ class _Trainer:
 
 
 def set_threads(n):
-    """Set the kernel thread count of the current backend (the numpy backend has none)."""
+    """Set the kernel thread count of the current backend (numpy_ref only records it)."""
     if n is not None:
         if n < 1:
             raise ValueError(f"--threads must be >= 1, got {n}")
-        setter = getattr(backend.current(), "set_num_threads", None)
-        if setter is not None:
-            setter(n)
+        backend.current().set_num_threads(n)
