@@ -310,6 +310,37 @@ static int threads_for(int64_t rows, int64_t cols)
 #define STREAM_OUT(rows, cols, T) \
     ((rows) > 0 && (cols) > 0 && STREAM_STORES((rows) * (cols) * (int64_t)sizeof(T)))
 
+/* The sum of a[0..n) in exactly the order numpy's add.reduce uses for a contiguous float array
+ * (blocks of up to 128 split in halves at multiples of 8; 8 running sums inside a block; fewer
+ * than 8 added in turn from -0.0; the reduction then adds that to +0.0), so the fused cross-entropy's mean loss is the one
+ * ndarray.mean gives, bit for bit (the tests compare them). No -ffast-math: the compiler keeps
+ * this order. */
+#define DEFINE_PAIRWISE_SUM(T, SUF)                                                          \
+    static T pairwise_sum_##SUF(const T *a, int64_t n)                                       \
+    {                                                                                        \
+        if (n < 8) {                                                                         \
+            T res = (T)-0.0;                                                                 \
+            for (int64_t i = 0; i < n; ++i) res += a[i];                                     \
+            return res;                                                                      \
+        }                                                                                    \
+        if (n <= 128) {                                                                      \
+            T r[8];                                                                          \
+            for (int j = 0; j < 8; ++j) r[j] = a[j];                                         \
+            int64_t i = 8;                                                                   \
+            for (; i < n - (n % 8); i += 8)                                                  \
+                for (int j = 0; j < 8; ++j) r[j] += a[i + j];                                \
+            T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));       \
+            for (; i < n; ++i) res += a[i];                                                  \
+            return res;                                                                      \
+        }                                                                                    \
+        int64_t n2 = n / 2;                                                                  \
+        n2 -= n2 % 8;                                                                        \
+        return pairwise_sum_##SUF(a, n2) + pairwise_sum_##SUF(a + n2, n - n2);               \
+    }
+
+DEFINE_PAIRWISE_SUM(float, f32)
+DEFINE_PAIRWISE_SUM(double, f64)
+
 #define DEFINE_DRIVERS(T, SUF)                                                               \
     void tr_softmax_forward_##SUF(int64_t rows, int64_t cols, const T *x, T *out)            \
     {                                                                                        \
@@ -334,10 +365,12 @@ static int threads_for(int64_t rows, int64_t cols)
         FOR_ROW_BLOCKS(rows, cols, log_softmax_bwd_pick_##SUF(lo, hi, cols, y, grad, out, st)); \
     }                                                                                        \
     void tr_cross_entropy_forward_##SUF(int64_t rows, int64_t cols, const T *logits,         \
-                                        const int64_t *targets, T *losses, T *probs)         \
+                                        const int64_t *targets, T *losses, T *probs, T *loss) \
     {                                                                                        \
         FOR_ROW_BLOCKS(rows, cols,                                                           \
                        ce_fwd_pick_##SUF(lo, hi, cols, logits, targets, losses, probs));     \
+        /* numpy adds the pairwise sum to its identity +0.0 (so a sum of -0.0s is +0.0) */   \
+        *loss = rows > 0 ? ((T)0 + pairwise_sum_##SUF(losses, rows)) / (T)rows : (T)NAN;     \
     }                                                                                        \
     void tr_cross_entropy_backward_##SUF(int64_t rows, int64_t cols, const T *probs,         \
                                          const int64_t *targets, const T *grad, T *out)      \

@@ -80,11 +80,13 @@ void tr_log_softmax_backward_f64(int64_t rows, int64_t cols, const double *y, co
 /* ---- fused log-softmax + cross-entropy over rows x cols logits (softmax.c) ----
  * forward:  losses[r] = logsumexp(logits[r]) - logits[r, targets[r]]  (overwrites losses)
  *           probs = softmax(logits)                                   (overwrites probs)
+ *           *loss = the mean of losses, summed in numpy's pairwise order (NaN when rows == 0),
+ *           so it equals losses.mean() bit for bit
  * backward: out[r, c] = (probs[r, c] - (c == targets[r])) * grad[r]    (overwrites out)
  * targets[r] must be in [0, cols) (checked by the binding layer).
  */
-void tr_cross_entropy_forward_f32(int64_t rows, int64_t cols, const float *logits, const int64_t *targets, float *losses, float *probs);
-void tr_cross_entropy_forward_f64(int64_t rows, int64_t cols, const double *logits, const int64_t *targets, double *losses, double *probs);
+void tr_cross_entropy_forward_f32(int64_t rows, int64_t cols, const float *logits, const int64_t *targets, float *losses, float *probs, float *loss);
+void tr_cross_entropy_forward_f64(int64_t rows, int64_t cols, const double *logits, const int64_t *targets, double *losses, double *probs, double *loss);
 void tr_cross_entropy_backward_f32(int64_t rows, int64_t cols, const float *probs, const int64_t *targets, const float *grad, float *out);
 void tr_cross_entropy_backward_f64(int64_t rows, int64_t cols, const double *probs, const int64_t *targets, const double *grad, double *out);
 

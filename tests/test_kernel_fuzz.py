@@ -107,8 +107,8 @@ def error_scale(case, args, kwargs):
         return max(1.0, amax(args[0]) * (amax(args[2]) if k == "cross_entropy_backward" else 1))
     if k == "log_softmax_forward":
         return max(1.0, 2 * amax(args[0]))
-    if k == "cross_entropy_forward":  # (losses, probs)
-        return (max(1.0, 2 * amax(args[0])), 1.0)
+    if k == "cross_entropy_forward":  # (losses, probs, loss)
+        return (max(1.0, 2 * amax(args[0])), 1.0, max(1.0, 2 * amax(args[0])))
     if k == "softmax_backward":
         y, g = args
         cols = y.shape[-1] if y.ndim else 1
@@ -270,7 +270,8 @@ if __name__ != "__main__":  # the child process needs none of this (and starts f
             kwargs = {"out": draw(out_spec(shape, dt))}
         elif kernel == "cross_entropy_forward":
             args = [draw(float_spec((M, N), dt)), draw(index_spec((M,), N))]
-            kwargs = {"losses": draw(out_spec((M,), dt)), "probs": draw(out_spec((M, N), dt))}
+            kwargs = {"losses": draw(out_spec((M,), dt)), "probs": draw(out_spec((M, N), dt)),
+                      "loss": draw(out_spec((), dt))}
         elif kernel == "cross_entropy_backward":
             args = [draw(float_spec((M, N), dt)), draw(index_spec((M,), N)), draw(float_spec((M,), dt))]
             kwargs = {"out": draw(out_spec((M, N), dt))}

@@ -313,22 +313,42 @@ def test_cross_entropy_matches_reference(B, C, dtype, strided, scale, seed):
     grad = rng.standard_normal(B).astype(dtype)
     if strided:
         logits, targets, grad = noncontiguous(logits), noncontiguous(targets), noncontiguous(grad)
-    want_l, want_p = ref.cross_entropy_forward(logits, targets)
+    want_l, want_p, _ = ref.cross_entropy_forward(logits, targets)
     want_g = ref.cross_entropy_backward(want_p, targets, grad)
     for be in BACKENDS.values():
-        losses, probs = be.cross_entropy_forward(logits, targets)
+        losses, probs, loss = be.cross_entropy_forward(logits, targets)
         assert_close(probs, want_p, dtype, scale=1.0)
         assert_close(losses, want_l, dtype, scale=max(1.0, float(np.abs(logits).max(initial=0)) * 2))
+        assert loss.shape == () and loss.dtype == dtype
+        if B:  # the kernel's mean is ndarray.mean of its own losses, bit for bit
+            assert loss.tobytes() == np.asarray(losses.mean(), dtype).tobytes()
+        else:
+            assert np.isnan(loss)
         assert_close(be.cross_entropy_backward(want_p, targets, grad), want_g, dtype,
                      scale=float(np.abs(grad).max(initial=1.0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B", [1, 7, 8, 9, 15, 16, 17, 127, 128, 129, 136, 255, 256, 257, 1000, 4099])
+def test_cross_entropy_mean_is_ndarray_mean_bit_for_bit(B, dtype):
+    """The fused kernel's mean loss sums in numpy's pairwise order (runs of 8, blocks of 128 split
+    in halves), so it is losses.mean() exactly; losses spread over many magnitudes make any other
+    order round differently."""
+    rng = rng_for(B)
+    logits = (rng.standard_normal((B, 5)) * 10.0 ** rng.integers(-3, 4, (B, 1))).astype(dtype)
+    targets = rng.integers(0, 5, B)
+    for be in BACKENDS.values():
+        losses, _, loss = be.cross_entropy_forward(logits, targets)
+        assert loss.tobytes() == np.asarray(losses.mean(), dtype).tobytes(), (be.NAME, loss, losses.mean())
 
 
 def test_cross_entropy_uses_given_buffers_and_int32_targets(be):
     logits = rng_for(5).standard_normal((6, 4)).astype(np.float32)
     t = np.array([0, 3, 1, 2, 3, 0], np.int32)
-    losses, probs = np.empty(6, np.float32), np.empty((6, 4), np.float32)
-    lo, pr = be.cross_entropy_forward(logits, t, losses=losses, probs=probs)
-    assert lo is losses and pr is probs
+    losses, probs, loss = np.empty(6, np.float32), np.empty((6, 4), np.float32), np.empty((), np.float32)
+    lo, pr, lm = be.cross_entropy_forward(logits, t, losses=losses, probs=probs, loss=loss)
+    assert lo is losses and pr is probs and lm is loss
+    assert loss == losses.mean()
     assert_close(losses, ref.cross_entropy_forward(logits, t)[0], np.float32)
     out = np.empty((6, 4), np.float32)
     assert be.cross_entropy_backward(probs, t, np.ones(6, np.float32), out=out) is out
@@ -466,7 +486,7 @@ def test_pybind_module_checks_sizes_itself():
         _C.embedding_gather_f64(1, 2, np.ones(4), np.array([9], np.int64), np.empty(2))
     with pytest.raises(IndexError):
         _C.cross_entropy_forward_f32(1, 2, np.ones(2, np.float32), np.array([-1], np.int64),
-                                     np.empty(1, np.float32), np.empty(2, np.float32))
+                                     np.empty(1, np.float32), np.empty(2, np.float32), np.empty((), np.float32))
     with pytest.raises(ValueError, match="multiple"):
         _C.embedding_scatter_add_f64(1, 2, np.ones(2), np.array([0], np.int64), np.zeros(3))
     with pytest.raises(ValueError, match="A has"):
@@ -634,13 +654,14 @@ def test_fast_path_of_matmul_and_cross_entropy():
     assert _C._fast_matmul(a, False, b, True, out, True) is out
     np.testing.assert_allclose(out, 1 + a @ np.swapaxes(b, 1, 2), rtol=1e-12)
     logits = rng.standard_normal((4, 3)).astype(np.float32)
-    losses, probs = _C._fast_cross_entropy_forward(logits, np.array([0, 2, 1, 2]), None, None)
+    losses, probs, loss = _C._fast_cross_entropy_forward(logits, np.array([0, 2, 1, 2]), None, None, None)
     want = ref.cross_entropy_forward(logits, np.array([0, 2, 1, 2]))
     np.testing.assert_allclose(losses, want[0], rtol=1e-6)
     np.testing.assert_allclose(probs, want[1], rtol=1e-6)
+    assert loss == losses.mean()
     for bad_targets in (np.array([0, 3, 1, 2]), np.array([0, -1, 1, 2]), np.array([0, 2, 1], np.int64),
                         np.array([0, 2, 1, 2], np.int32)):
-        assert _C._fast_cross_entropy_forward(logits, bad_targets, None, None) is None
+        assert _C._fast_cross_entropy_forward(logits, bad_targets, None, None, None) is None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -235,8 +235,8 @@ def prepare_log_softmax_backward(y, grad, out=None):
     return _rows_backward("log_softmax_backward", y, grad, out)
 
 
-def prepare_cross_entropy_forward(logits, targets, losses=None, probs=None):
-    """-> B, C, logits, targets (int64), losses, probs"""
+def prepare_cross_entropy_forward(logits, targets, losses=None, probs=None, loss=None):
+    """-> B, C, logits, targets (int64), losses, probs, loss"""
     logits = as_float("cross_entropy_forward: logits", logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy_forward: logits must be 2-D (B, C), got shape {logits.shape}")
@@ -246,11 +246,14 @@ def prepare_cross_entropy_forward(logits, targets, losses=None, probs=None):
         raise ValueError(f"cross_entropy_forward: targets must have shape ({B},), got {targets.shape}")
     losses = out_buffer(losses, "cross_entropy_forward: losses", (B,), logits.dtype)
     probs = out_buffer(probs, "cross_entropy_forward: probs", (B, C), logits.dtype)
-    if np.may_share_memory(losses, probs):
-        raise ValueError("cross_entropy_forward: losses and probs must not overlap")
-    for out in (losses, probs):
+    loss = out_buffer(loss, "cross_entropy_forward: loss", (), logits.dtype)
+    outs = {"losses": losses, "probs": probs, "loss": loss}
+    for a, b in (("losses", "probs"), ("losses", "loss"), ("probs", "loss")):
+        if np.may_share_memory(outs[a], outs[b]):
+            raise ValueError(f"cross_entropy_forward: {a} and {b} must not overlap")
+    for out in (losses, probs, loss):
         logits, targets = apart(out, logits), apart(out, targets)
-    return B, C, logits, targets, losses, probs
+    return B, C, logits, targets, losses, probs, loss
 
 
 def prepare_cross_entropy_backward(probs, targets, grad, out=None):

@@ -115,11 +115,12 @@ def log_softmax_backward(y, grad, out=None):
     return out
 
 
-def cross_entropy_forward(logits, targets, losses=None, probs=None):
+def cross_entropy_forward(logits, targets, losses=None, probs=None, loss=None):
     """Fused log-softmax + negative log-likelihood over rows of a (B, C) array.
 
-    Writes losses[i] = logsumexp(logits[i]) - logits[i, targets[i]] and probs = softmax(logits)
-    (kept for the backward). Returns (losses, probs). targets: int array (B,), each in [0, C).
+    Writes losses[i] = logsumexp(logits[i]) - logits[i, targets[i]], probs = softmax(logits)
+    (kept for the backward) and the 0-d loss = losses.mean() (NaN for B = 0). Returns
+    (losses, probs, loss). targets: int array (B,), each in [0, C).
     """
     logits = ck.as_float("cross_entropy_forward: logits", logits)
     if logits.ndim != 2:
@@ -130,10 +131,12 @@ def cross_entropy_forward(logits, targets, losses=None, probs=None):
         raise ValueError(f"cross_entropy_forward: targets must have shape ({B},), got {targets.shape}")
     losses = _out(losses, "cross_entropy_forward: losses", (B,), logits.dtype)
     probs = _out(probs, "cross_entropy_forward: probs", (B, C), logits.dtype)
+    loss = _out(loss, "cross_entropy_forward: loss", (), logits.dtype)
     logp = log_softmax_forward(logits)
     np.copyto(probs, np.exp(logp))
     np.copyto(losses, -logp[np.arange(B), targets])
-    return losses, probs
+    np.copyto(loss, np.add.reduce(losses) / B if B else np.nan)  # as ndarray.mean sums and divides
+    return losses, probs, loss
 
 
 def cross_entropy_backward(probs, targets, grad, out=None):
