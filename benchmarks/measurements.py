@@ -50,7 +50,10 @@ def side_by_side(suite, what, size, nthreads, fns, repeats, target, unit="s", sc
     prints one summary line."""
     missing = [k for k, v in fns.items() if v is None]
     with threads(nthreads):
-        stats = measure_group(fns, repeats=repeats, warmup=1, target=target, clock=clock_for(nthreads))
+        # several threads: each round starts on idle cores (OpenBLAS's workers spin ~0.1 s after
+        # a call, and would share the cores with whatever is timed next; see timing.settle)
+        stats = measure_group(fns, repeats=repeats, warmup=1, target=target, clock=clock_for(nthreads),
+                              settled=int(nthreads) > 1)
     recs = [record(what, size, name, nthreads, st, unit=unit, scale=scale, suite=suite, **extra)
             for name, st in stats.items()]
     for name in missing:

@@ -52,7 +52,25 @@ def time_calls(fn, number):
     return (t1 - t0) / number, (c1 - c0) / number
 
 
-def measure_group(fns, repeats=5, warmup=1, target=0.02, clock="wall"):
+def settle(limit=1.0, step=0.01, busy=0.001):
+    """Wait (up to `limit` seconds) until no other thread of this process uses the CPU: True when
+    a `step`-second sleep passed with under `busy` seconds of CPU used by the other threads.
+
+    Why: some libraries' worker threads keep spinning after a call returns (OpenBLAS's for about
+    0.1 s: 2**28 cycles, its OPENBLAS_THREAD_TIMEOUT), and whatever runs next in the process then
+    shares its cores with them. Multi-thread rounds settle first, so every implementation's round
+    starts on idle cores, none in the wake of another's threads."""
+    end = time.perf_counter() + limit
+    while True:
+        before = time.process_time() - time.thread_time()
+        time.sleep(step)
+        if time.process_time() - time.thread_time() - before < busy:
+            return True
+        if time.perf_counter() >= end:
+            return False
+
+
+def measure_group(fns, repeats=5, warmup=1, target=0.02, clock="wall", settled=False):
     """Time several implementations of one thing side by side: {name: fn} -> {name: Stats}.
 
     A value may also be a pair (setup, fn): setup() runs, untimed, before fn's warm-up and before
@@ -61,6 +79,9 @@ def measure_group(fns, repeats=5, warmup=1, target=0.02, clock="wall"):
     which fixes its calls per round (enough to last `target` seconds). Then `repeats` rounds run;
     in each round every implementation is timed once, in turn, so slow phases of a shared
     machine fall on all of them alike.
+
+    settled: before each implementation's warm-up and each of its rounds, wait until the other
+    threads of the process are idle (see settle); for measurements with several threads.
 
     clock "wall" times with time.perf_counter. clock "thread" reports the calling thread's CPU
     time (user + system, page faults included) instead, and keeps the wall time beside it: for
@@ -81,6 +102,8 @@ def measure_group(fns, repeats=5, warmup=1, target=0.02, clock="wall"):
         for name, (setup, fn) in fns.items():
             if setup is not None:
                 setup()
+            if settled:
+                settle()
             for _ in range(warmup):
                 fn()
             once = time_calls(fn, 1)[1 if clock == "thread" else 0]
@@ -89,6 +112,8 @@ def measure_group(fns, repeats=5, warmup=1, target=0.02, clock="wall"):
             for name, (setup, fn) in fns.items():
                 if setup is not None:
                     setup()
+                if settled:
+                    settle()
                 wall, cpu = time_calls(fn, numbers[name])
                 walls[name].append(wall)
                 cpus[name].append(cpu)

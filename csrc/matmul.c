@@ -30,6 +30,9 @@
  *  - Shapes the blocked path handles badly go elsewhere: matrix-vector products (M or N is 1)
  *    to memory-bound dot/axpy loops, tiny problems to a simple loop without packing.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE   /* sched_getaffinity, sched_setaffinity, sched_getcpu, CPU_SET */
+#endif
 #include "tinygrad_rep.h"
 #include "matmul_small.h"
 
@@ -45,6 +48,10 @@
 #endif
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__linux__) && defined(_OPENMP)
+#include <sched.h>
+#define TR_MM_PIN 1
 #endif
 
 /* Problems with M*N*K below this take the simple loop (packing would cost more than it saves). */
@@ -65,6 +72,11 @@
 /* Work items per thread when threads share a matrix (more: better balance, more traffic). */
 #ifndef TR_MM_ITEMS_PER_THREAD
 #define TR_MM_ITEMS_PER_THREAD 4
+#endif
+/* Threaded problems (M*N*K summed over the batch) from this size on pin their threads to
+ * distinct CPUs for the call (see pin_team); two system calls cost well under 1% of them. */
+#ifndef TR_MM_PIN_MIN
+#define TR_MM_PIN_MIN (64.0 * 1048576.0)
 #endif
 /* Problems (summed over the batch) with M*N*K below this stay on one thread. */
 #ifndef TR_MM_PAR_MIN
@@ -865,6 +877,91 @@ static void gemm_matrix(const problem *p, const char *A, const char *B, char *C,
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* ------------------------------------------------------------------------------------------
+ * One CPU per thread of the team, for the length of a large threaded call.
+ *
+ * Why: a passive OpenMP worker sleeps between calls, and on waking it (or on waking from a
+ * pause itself) the caller's thread may be queued on the same CPU as the worker while another
+ * CPU is idle: on a virtual machine the kernel may judge an idle virtual CPU unavailable. The
+ * two then share a core until the load balancer steps in, milliseconds later. Measured on a
+ * 2-core VM, sgemm 1024^3 at 2 threads with 20 ms pauses between calls: about every other call
+ * ran at 1-thread speed (220-240 against 350-450 GFLOP/s); with the team pinned, every call
+ * ran at 410-450, as OpenBLAS does (its workers spin between calls instead).
+ * The caller's thread is pinned to the CPU it is on for the call only (its own mask is restored
+ * after it, so threads it starts later are not confined); worker t stays pinned to the t-th
+ * allowed CPU after the caller's until the caller is found on another CPU. Taken from the
+ * caller's saved mask, never from a worker's own: a worker the OpenMP runtime starts during a
+ * call inherits the caller's one-CPU mask. TINYGRAD_REP_PIN_THREADS=0 turns it off.
+ * ------------------------------------------------------------------------------------------ */
+typedef struct {
+    int active;                     /* the caller is pinned for this call */
+    int n, first;                   /* allowed CPUs, the caller's index among them */
+#ifdef TR_MM_PIN
+    int cpus[CPU_SETSIZE];
+    cpu_set_t saved;                /* the caller's mask before the call */
+#endif
+} team_pins;
+
+static int pin_enabled(void)
+{
+    static int cached;              /* 0: not read yet, 1: on, 2: off (racing reads agree) */
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (!v) {
+        const char *env = getenv("TINYGRAD_REP_PIN_THREADS");
+        v = env != NULL && strcmp(env, "0") == 0 ? 2 : 1;
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v == 1;
+}
+
+static void pin_team(team_pins *t)
+{
+    t->active = 0;
+#ifdef TR_MM_PIN
+    if (!pin_enabled() || sched_getaffinity(0, sizeof t->saved, &t->saved) != 0) return;
+    const int here = sched_getcpu();
+    t->n = 0;
+    t->first = -1;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (!CPU_ISSET(c, &t->saved)) continue;
+        if (c == here) t->first = t->n;
+        t->cpus[t->n++] = c;
+    }
+    if (t->n < 2 || t->first < 0) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(here, &one);
+    t->active = sched_setaffinity(0, sizeof one, &one) == 0;
+#endif
+}
+
+static void unpin_caller(team_pins *t)
+{
+#ifdef TR_MM_PIN
+    if (t->active) (void)sched_setaffinity(0, sizeof t->saved, &t->saved);
+#else
+    (void)t;
+#endif
+}
+
+/* Worker tid (>= 1): onto its CPU, unless it is there already (no system call then). */
+static void pin_worker(const team_pins *t, int tid)
+{
+#ifdef TR_MM_PIN
+    static __thread int pinned_to = -1;
+    if (!t->active || tid == 0) return;
+    const int cpu = t->cpus[(t->first + tid) % t->n];
+    if (cpu == pinned_to) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pinned_to = sched_setaffinity(0, sizeof one, &one) == 0 ? cpu : -1;
+#else
+    (void)t;
+    (void)tid;
+#endif
+}
+
 typedef struct {
     const problem *p;
     const char *A, *B;
@@ -874,12 +971,14 @@ typedef struct {
     char *shared_a, *threads_mem;
     size_t per_thread, bytesA, bytesB;
     int by_batch;
+    const team_pins *pins;          /* the team's CPUs for this call (see pin_team) */
     int64_t next[2];                /* the team's work counters (see gemm_matrix) */
 } run_ctx;
 
 /* Thread tid of nthr: whole matrices (by_batch), or its share of every matrix. */
 static void run_thread(run_ctx *x, int tid, int nthr)
 {
+    pin_worker(x->pins, tid);
     char *bufB = x->threads_mem + x->per_thread * (size_t)tid;
     char *tile = bufB + x->bytesB;
     int64_t round = 0;
@@ -972,7 +1071,8 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
     const size_t bytesB = round64((size_t)(p.kcb * p.ncw) * es);
     const size_t bytesT = round64((size_t)(MR * NR) * es);
     const size_t shared = by_batch ? 0 : bytesA;
-    run_ctx ctx = {&p, A, B, C, batch, sA, sB, sC, NULL, NULL, 0, bytesA, bytesB, by_batch, {0, 0}};
+    team_pins pins = {0, 0, 0};
+    run_ctx ctx = {&p, A, B, C, batch, sA, sB, sC, NULL, NULL, 0, bytesA, bytesB, by_batch, &pins, {0, 0}};
     ctx.per_thread = bytesB + bytesT + (by_batch ? bytesA : 0);
     char *mem = buf_alloc(shared + ctx.per_thread * (size_t)nt);
     if (!mem) {   /* out of memory: the unpacked loop needs none */
@@ -984,8 +1084,10 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
     ctx.threads_mem = mem + shared;
 #ifdef _OPENMP
     if (nt > 1) {
+        if (work * (double)batch >= TR_MM_PIN_MIN) pin_team(&pins);
 #pragma omp parallel num_threads(nt)
         run_thread(&ctx, omp_get_thread_num(), omp_get_num_threads());
+        unpin_caller(&pins);
     } else
 #endif
     {

@@ -12,6 +12,7 @@ The checks run in this process with the default slab, and in child processes wit
 """
 import itertools
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -119,3 +120,42 @@ def test_openmp_threads_wait_passively_unless_the_user_chose(preset, want):
                            "print(os.environ.get('OMP_WAIT_POLICY'))"], env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split()[0] == str(want)
+
+
+_PIN_PROBE = """
+import os, threading, numpy as np
+from tinygrad_rep.backend import pybind as be
+def masks():
+    out = {}
+    for tid in os.listdir('/proc/self/task'):
+        with open(f'/proc/self/task/{tid}/status') as f:
+            for line in f:
+                if line.startswith('Cpus_allowed_list'):
+                    out[int(tid)] = line.split()[1]
+    return out
+before = os.sched_getaffinity(0)
+be.set_num_threads(2)
+a = np.ones((512, 512), np.float32)
+c = be.matmul(a, a)
+assert float(c[0, 0]) == 512.0
+seen = []
+t = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+t.start(); t.join()
+print(os.sched_getaffinity(0) == before, seen[0] == before,
+      sum(1 for m in masks().values() if '-' not in m and ',' not in m))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning is Linux-only and needs 2 CPUs")
+@pytest.mark.parametrize("setting, pinned_workers", [(None, 1), ("0", 0)])
+def test_large_threaded_matmul_pins_its_team_for_the_call_only(setting, pinned_workers):
+    """A threaded product of 2**27 multiply-adds pins its OpenMP worker to a CPU of its own; the
+    calling thread's mask is back as it was afterwards, and a thread it starts then is not
+    confined. TINYGRAD_REP_PIN_THREADS=0 leaves every thread free."""
+    env = {k: v for k, v in os.environ.items() if k != "TINYGRAD_REP_PIN_THREADS"}
+    if setting is not None:
+        env["TINYGRAD_REP_PIN_THREADS"] = setting
+    run = run_child(["-c", _PIN_PROBE], env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["True", "True", str(pinned_workers)]
