@@ -757,6 +757,42 @@ static void *buf_alloc(size_t bytes)
     return aligned_alloc(64, bytes ? bytes : 64);
 }
 
+/* The packing buffer is kept from one call to the next (one at a time; a call that finds it in
+ * use, or needs more than TR_MM_KEEP_BYTES, allocates its own). Why: a buffer of a few MB freed
+ * and allocated again per call was often handed back by malloc as fresh pages, and the first
+ * write to each page faults: sgemm 1024^3 at 2 threads through the Tensor API took about 250
+ * page faults per call. */
+#ifndef TR_MM_KEEP_BYTES
+#define TR_MM_KEEP_BYTES ((size_t)64 << 20)
+#endif
+static char *g_kept;                 /* guarded by g_kept_busy (taken with an atomic exchange) */
+static size_t g_kept_bytes;
+static int g_kept_busy;
+
+static char *buf_take(size_t bytes, int *kept)
+{
+    *kept = 0;
+    if (bytes <= TR_MM_KEEP_BYTES && !__atomic_exchange_n(&g_kept_busy, 1, __ATOMIC_ACQUIRE)) {
+        if (g_kept_bytes < bytes) {
+            free(g_kept);
+            g_kept = buf_alloc(bytes);
+            g_kept_bytes = g_kept ? bytes : 0;
+        }
+        if (g_kept) {
+            *kept = 1;
+            return g_kept;
+        }
+        __atomic_store_n(&g_kept_busy, 0, __ATOMIC_RELEASE);
+    }
+    return buf_alloc(bytes);
+}
+
+static void buf_give(char *mem, int kept)
+{
+    if (kept) __atomic_store_n(&g_kept_busy, 0, __ATOMIC_RELEASE);
+    else free(mem);
+}
+
 typedef struct {
     const kernel_set *ks;
     int64_t M, N, K;
@@ -1074,7 +1110,8 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
     team_pins pins = {0, 0, 0};
     run_ctx ctx = {&p, A, B, C, batch, sA, sB, sC, NULL, NULL, 0, bytesA, bytesB, by_batch, &pins, {0, 0}};
     ctx.per_thread = bytesB + bytesT + (by_batch ? bytesA : 0);
-    char *mem = buf_alloc(shared + ctx.per_thread * (size_t)nt);
+    int kept;
+    char *mem = buf_take(shared + ctx.per_thread * (size_t)nt, &kept);
     if (!mem) {   /* out of memory: the unpacked loop needs none */
         for (int64_t b = 0; b < batch; ++b)
             ks->small(M, N, K, A + b * sA, trans_a, B + b * sB, trans_b, C + b * sC, accumulate);
@@ -1093,7 +1130,7 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
     {
         run_thread(&ctx, 0, 1);
     }
-    free(mem);
+    buf_give(mem, kept);
 }
 
 void tr_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *A, int trans_a,

@@ -159,3 +159,32 @@ def test_large_threaded_matmul_pins_its_team_for_the_call_only(setting, pinned_w
     run = run_child(["-c", _PIN_PROBE], env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["True", "True", str(pinned_workers)]
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_packed_matmuls_from_many_python_threads_match_sequential_runs(name, restore_threads):
+    """The packing buffer kept between calls is taken by one call at a time: products of
+    different sizes run at once from four Python threads (the GIL is released in C), so calls
+    find it busy, take it, or grow it, and each result equals the same product run alone."""
+    import threading
+    be = BACKENDS[name]
+    be.set_num_threads(2)
+    rng = np.random.default_rng(7)
+    shapes = [(600, 300, 600), (520, 700, 530), (1024, 64, 300), (700, 500, 410)]  # past the small path
+    pairs = [(rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32))
+             for m, k, n in shapes]
+    want = [be.matmul(a, b) for a, b in pairs]
+    got = [[] for _ in pairs]
+
+    def work(i):
+        for _ in range(6):
+            got[i].append(be.matmul(*pairs[i]))
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(pairs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w, results in zip(want, got):
+        assert len(results) == 6
+        for r in results:
+            assert np.array_equal(r.view(np.uint32), w.view(np.uint32))
