@@ -155,7 +155,9 @@ def write_report(results, out, plots=True):
              f"for every library. Method: warm-up, then interleaved rounds (each implementation timed once "
              f"per round, in turn); cells are median (min-max) over the rounds. One-thread measurements "
              f"count the calling thread's CPU time (the time other processes held the core left out; the "
-             f"wall time is in results.json), measurements with more threads the wall clock. Ratios: how "
+             f"wall time is in results.json), measurements with more threads the wall clock, each of their "
+             f"rounds started once the process's other threads are idle (OpenBLAS's spin ~0.1 s after a "
+             f"call). Ratios: how "
              f"many times faster ours (pybind11) is than the baseline, > 1 = ours faster.", "",
              "## Machine", "", machine_table(results.get("machine", {})), "",
              "## Load while it ran", "",
