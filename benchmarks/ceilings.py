@@ -31,57 +31,46 @@ FMA_FUNCTIONS = ("fma_avx512_f32", "fma_avx512_f64", "fma_avx2_f32", "fma_avx2_f
 COPY_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "copy_peak.c")
 STREAM_MIN_BYTES = 8 << 20  # TR_STREAM_MIN_BYTES in csrc/softmax_x86.c
 
-_fma_lib = None
-_copy_lib = None
+_libs = {}   # source path -> loaded library (each compiled once per process)
+
+
+def _compile(source, flags, what, signatures):
+    """Compile one of the probe loops (fma_peak.c, copy_peak.c) into a temporary shared library
+    and load it, cached per process; signatures: {function: (restype, argtypes)}.
+    Returns (ctypes library, None) or (None, reason)."""
+    if source in _libs:
+        return _libs[source], None
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return None, f"no C compiler ({cc}) to build the {what}"
+    folder = tempfile.mkdtemp(prefix="tinygrad_rep_probe_")
+    try:
+        lib_path = os.path.join(folder, os.path.basename(source)[:-2] + ".so")
+        proc = subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", lib_path, source],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            return None, f"the {what} did not compile: {proc.stderr.strip()[:200]}"
+        lib = ctypes.CDLL(lib_path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the loaded library stays mapped
+    for name, (restype, argtypes) in signatures.items():
+        getattr(lib, name).restype = restype
+        getattr(lib, name).argtypes = argtypes
+    _libs[source] = lib
+    return lib, None
 
 
 def _compile_fma():
-    """Compile fma_peak.c into a temporary shared library and load it (cached per process).
-    Returns (ctypes library, None) or (None, reason)."""
-    global _fma_lib
-    if _fma_lib is not None:
-        return _fma_lib, None
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        return None, f"no C compiler ({cc}) to build the FMA peak loop"
-    folder = tempfile.mkdtemp(prefix="tinygrad_rep_fma_")
-    try:
-        lib = os.path.join(folder, "fma_peak.so")
-        proc = subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", lib, FMA_SOURCE],
-                              capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            return None, f"the FMA peak loop did not compile: {proc.stderr.strip()[:200]}"
-        _fma_lib = ctypes.CDLL(lib)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # the loaded library stays mapped
-    for name in FMA_FUNCTIONS:
-        getattr(_fma_lib, name).restype = ctypes.c_long
-        getattr(_fma_lib, name).argtypes = [ctypes.c_long, ctypes.c_void_p]
-    return _fma_lib, None
+    """The FMA peak loops (fma_peak.c): (library, None) or (None, reason)."""
+    return _compile(FMA_SOURCE, ["-O3"], "FMA peak loop",
+                    {name: (ctypes.c_long, [ctypes.c_long, ctypes.c_void_p]) for name in FMA_FUNCTIONS})
 
 
 def _compile_copy():
-    """Compile copy_peak.c like fma_peak.c (cached per process): (library, None) or (None, reason)."""
-    global _copy_lib
-    if _copy_lib is not None:
-        return _copy_lib, None
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        return None, f"no C compiler ({cc}) to build the streaming copy loop"
-    folder = tempfile.mkdtemp(prefix="tinygrad_rep_copy_")
-    try:
-        lib = os.path.join(folder, "copy_peak.so")
-        proc = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", lib, COPY_SOURCE],
-                              capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            return None, f"the streaming copy loop did not compile: {proc.stderr.strip()[:200]}"
-        _copy_lib = ctypes.CDLL(lib)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    for name in ("copy_stream_avx512", "copy_stream_avx2"):
-        getattr(_copy_lib, name).restype = None
-        getattr(_copy_lib, name).argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    return _copy_lib, None
+    """The streaming copy loops (copy_peak.c): (library, None) or (None, reason)."""
+    return _compile(COPY_SOURCE, ["-O2"], "streaming copy loop",
+                    {name: (None, [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p])
+                     for name in ("copy_stream_avx512", "copy_stream_avx2")})
 
 
 def stream_copy(simd):

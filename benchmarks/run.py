@@ -35,7 +35,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import measurements  # noqa: E402  (standard library only)
 import peers  # noqa: E402  (standard library only: safe before the environment is set)
-import timing  # noqa: E402  (standard library only)
 from machine import REPO  # noqa: E402  (standard library only)
 
 SUITES = {"kernels": "bench_kernels", "ops": "bench_ops", "models": "bench_models", "word2vec": "bench_word2vec"}
@@ -81,79 +80,12 @@ def default_out():
     return os.path.join(os.getcwd(), "bench_results", stamp)
 
 
-# ---------------------------------------------------------------------------------------------
-# adapters for suites whose module has no run(quick) (they are also scripts of their own)
-
-# word2vec sizes: corpus (None: the synthetic one), words kept, epochs, seeds (one run per seed and side)
-WORD2VEC_PLANS = {"smoke": (None, 20_000, 1, [1]), "quick": ("prose", 50_000, 1, [1, 2]),
-                  "full": ("prose", 500_000, 1, [1, 2, 3])}
-
-
-def word2vec_adapter(module, mode, threads):
-    """Records from bench_word2vec.py's run_ours / run_gensim: words per second of ours (the
-    default backend) and of gensim (skipped when not installed), same corpus and settings, one
-    thread each, the two sides alternating per seed. Vocabulary building + training, and training
-    alone. Without the named corpus (`make data`) a synthetic one is used, and the size says so."""
-    import numpy as np
-    from tinygrad_rep import backend
-    from tinygrad_rep.data import text
-    corpus, max_words, epochs, seeds = WORD2VEC_PLANS[mode]
-    name = corpus
-    try:
-        sentences = list(text.load_corpus(corpus, max_words=max_words)) if corpus else None
-    except FileNotFoundError as exc:
-        print(f"  {exc}; using a synthetic corpus")
-        sentences = None
-    if sentences is None:
-        n = max_words // 8
-        sentences, _ = text.synthetic_corpus(0, n_groups=40, words_per_group=50, n_sentences=n, n_shared=200)
-        name = "synthetic"
-    words = sum(map(len, sentences))
-    batch = module.w2v.Word2VecConfig().batch_size
-    module.w2v.set_threads(threads)
-    has_gensim = peers.optional("gensim") is not None
-    runs = {"ours": [], "gensim": []}
-    for seed in seeds:
-        runs["ours"].append(module.run_ours(sentences, seed, batch, epochs))
-        if has_gensim:
-            runs["gensim"].append(module.run_gensim(sentences, seed, epochs))
-        print(f"  seed {seed}: ours {runs['ours'][-1]['words_per_second']:,.0f} words/s"
-              + (f", gensim {runs['gensim'][-1]['words_per_second']:,.0f} words/s" if has_gensim else ""), flush=True)
-    size = f"{name} {words} words x {epochs} epoch{'s' if epochs > 1 else ''}"
-    ours_name = backend.get_backend()
-    records = []
-    for what, key in (("word2vec vocab + training", "words_per_second"), ("word2vec training", "train_words_per_second")):
-        for side, label in (("ours", ours_name), ("gensim", "gensim")):
-            if not runs[side]:
-                records.append(measurements.skipped(what, size, label, threads, "gensim is not installed",
-                                                    unit="words/s", suite="word2vec"))
-                continue
-            vals = [r[key] for r in runs[side]]
-            stats = timing.Stats(vals, 1)
-            quality = {k: float(np.mean([r[k] for r in runs[side] if r.get(k) is not None] or [np.nan]))
-                       for k in ("analogy", "wordsim353")}
-            records.append(measurements.record(what, size, label, threads, stats, unit="words/s", suite="word2vec",
-                                               note="skip-gram negative sampling, dim 100, window 5, negative 5; "
-                                               f"mean analogy {quality['analogy']:.3f}, WordSim-353 "
-                                               f"{quality['wordsim353']:.3f}",
-                                               # the quality column of the README's table (mean over seeds)
-                                               **{k: (v if v == v else None) for k, v in quality.items()}))
-    return records
-
-
-ADAPTERS = {"bench_word2vec": word2vec_adapter}
-
-
 def _call_suite(module, mode, threads):
     """Call module.run with what it accepts: quick (always), smoke and threads when it takes them.
-    A suite without a smoke mode runs its quick mode under --smoke. A module without run() goes
-    through its adapter above."""
+    A suite without a smoke mode runs its quick mode under --smoke."""
     fn = getattr(module, "run", None)
     if fn is None:
-        short = module.__name__.rsplit(".", 1)[-1]
-        if short in ADAPTERS:
-            return ADAPTERS[short](module, mode, threads)
-        raise AttributeError(f"{short}.py has no run(quick) function")
+        raise AttributeError(f"{module.__name__.rsplit('.', 1)[-1]}.py has no run(quick) function")
     params = inspect.signature(fn).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = {"quick": mode in ("quick", "smoke")}

@@ -44,6 +44,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include "transpose_avx.h"
 #define TR_MM_X86 1
 #endif
 #ifdef _OPENMP
@@ -216,29 +217,8 @@ transpose_groups_f32_avx(float *restrict d, const float *restrict s, int64_t ls,
     for (; r + 8 <= w; r += 8) {
         const float *s0 = s + r * ls;
         int64_t k = 0;
-        for (; k + 8 <= kc; k += 8) {
-            __m256 x0 = _mm256_loadu_ps(s0 + k), x1 = _mm256_loadu_ps(s0 + ls + k);
-            __m256 x2 = _mm256_loadu_ps(s0 + 2 * ls + k), x3 = _mm256_loadu_ps(s0 + 3 * ls + k);
-            __m256 x4 = _mm256_loadu_ps(s0 + 4 * ls + k), x5 = _mm256_loadu_ps(s0 + 5 * ls + k);
-            __m256 x6 = _mm256_loadu_ps(s0 + 6 * ls + k), x7 = _mm256_loadu_ps(s0 + 7 * ls + k);
-            __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1);
-            __m256 t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3);
-            __m256 t4 = _mm256_unpacklo_ps(x4, x5), t5 = _mm256_unpackhi_ps(x4, x5);
-            __m256 t6 = _mm256_unpacklo_ps(x6, x7), t7 = _mm256_unpackhi_ps(x6, x7);
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-            float *o = d + k * W + r;
-            _mm256_storeu_ps(o, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_storeu_ps(o + W, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_storeu_ps(o + 2 * W, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_storeu_ps(o + 3 * W, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_storeu_ps(o + 4 * W, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_storeu_ps(o + 5 * W, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_storeu_ps(o + 6 * W, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_storeu_ps(o + 7 * W, _mm256_permute2f128_ps(u3, u7, 0x31));
-        }
+        for (; k + 8 <= kc; k += 8)
+            tr_transpose8x8_f32_avx(s0 + k, ls, d + k * W + r, W);
         for (; k < kc; ++k)
             for (int q = 0; q < 8; ++q) d[k * W + r + q] = s0[q * ls + k];
     }
@@ -252,17 +232,8 @@ transpose_groups_f64_avx(double *restrict d, const double *restrict s, int64_t l
     for (; r + 4 <= w; r += 4) {
         const double *s0 = s + r * ls, *s1 = s0 + ls, *s2 = s1 + ls, *s3 = s2 + ls;
         int64_t k = 0;
-        for (; k + 4 <= kc; k += 4) {
-            __m256d x0 = _mm256_loadu_pd(s0 + k), x1 = _mm256_loadu_pd(s1 + k);
-            __m256d x2 = _mm256_loadu_pd(s2 + k), x3 = _mm256_loadu_pd(s3 + k);
-            __m256d t0 = _mm256_unpacklo_pd(x0, x1), t1 = _mm256_unpackhi_pd(x0, x1);
-            __m256d t2 = _mm256_unpacklo_pd(x2, x3), t3 = _mm256_unpackhi_pd(x2, x3);
-            double *o = d + k * W + r;
-            _mm256_storeu_pd(o, _mm256_permute2f128_pd(t0, t2, 0x20));
-            _mm256_storeu_pd(o + W, _mm256_permute2f128_pd(t1, t3, 0x20));
-            _mm256_storeu_pd(o + 2 * W, _mm256_permute2f128_pd(t0, t2, 0x31));
-            _mm256_storeu_pd(o + 3 * W, _mm256_permute2f128_pd(t1, t3, 0x31));
-        }
+        for (; k + 4 <= kc; k += 4)
+            tr_transpose4x4_f64_avx(s0 + k, ls, d + k * W + r, W);
         for (; k < kc; ++k) {
             double *o = d + k * W + r;
             o[0] = s0[k]; o[1] = s1[k]; o[2] = s2[k]; o[3] = s3[k];

@@ -40,6 +40,7 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(TR_NO_CLONES)
 #define TR_SMALL_X86 1
 #include <immintrin.h>
+#include "transpose_avx.h"
 #endif
 #ifdef _OPENMP
 #include <omp.h>
@@ -244,29 +245,8 @@ __attribute__((target("avx"))) static void transpose_f32_avx(int64_t N, int64_t 
     for (; j + 8 <= N; j += 8) {
         const float *s = B + j * K;
         int64_t k = 0;
-        for (; k + 8 <= K; k += 8) {
-            __m256 x0 = _mm256_loadu_ps(s + k), x1 = _mm256_loadu_ps(s + K + k);
-            __m256 x2 = _mm256_loadu_ps(s + 2 * K + k), x3 = _mm256_loadu_ps(s + 3 * K + k);
-            __m256 x4 = _mm256_loadu_ps(s + 4 * K + k), x5 = _mm256_loadu_ps(s + 5 * K + k);
-            __m256 x6 = _mm256_loadu_ps(s + 6 * K + k), x7 = _mm256_loadu_ps(s + 7 * K + k);
-            __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1);
-            __m256 t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3);
-            __m256 t4 = _mm256_unpacklo_ps(x4, x5), t5 = _mm256_unpackhi_ps(x4, x5);
-            __m256 t6 = _mm256_unpacklo_ps(x6, x7), t7 = _mm256_unpackhi_ps(x6, x7);
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-            float *o = Bt + k * N + j;
-            _mm256_storeu_ps(o, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_storeu_ps(o + N, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_storeu_ps(o + 2 * N, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_storeu_ps(o + 3 * N, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_storeu_ps(o + 4 * N, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_storeu_ps(o + 5 * N, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_storeu_ps(o + 6 * N, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_storeu_ps(o + 7 * N, _mm256_permute2f128_ps(u3, u7, 0x31));
-        }
+        for (; k + 8 <= K; k += 8)
+            tr_transpose8x8_f32_avx(s + k, K, Bt + k * N + j, N);
         for (; k < K; ++k)
             for (int q = 0; q < 8; ++q) Bt[k * N + j + q] = s[q * K + k];
     }
@@ -280,17 +260,8 @@ __attribute__((target("avx"))) static void transpose_f64_avx(int64_t N, int64_t 
     for (; j + 4 <= N; j += 4) {
         const double *s = B + j * K;
         int64_t k = 0;
-        for (; k + 4 <= K; k += 4) {
-            __m256d x0 = _mm256_loadu_pd(s + k), x1 = _mm256_loadu_pd(s + K + k);
-            __m256d x2 = _mm256_loadu_pd(s + 2 * K + k), x3 = _mm256_loadu_pd(s + 3 * K + k);
-            __m256d t0 = _mm256_unpacklo_pd(x0, x1), t1 = _mm256_unpackhi_pd(x0, x1);
-            __m256d t2 = _mm256_unpacklo_pd(x2, x3), t3 = _mm256_unpackhi_pd(x2, x3);
-            double *o = Bt + k * N + j;
-            _mm256_storeu_pd(o, _mm256_permute2f128_pd(t0, t2, 0x20));
-            _mm256_storeu_pd(o + N, _mm256_permute2f128_pd(t1, t3, 0x20));
-            _mm256_storeu_pd(o + 2 * N, _mm256_permute2f128_pd(t0, t2, 0x31));
-            _mm256_storeu_pd(o + 3 * N, _mm256_permute2f128_pd(t1, t3, 0x31));
-        }
+        for (; k + 4 <= K; k += 4)
+            tr_transpose4x4_f64_avx(s + k, K, Bt + k * N + j, N);
         for (; k < K; ++k)
             for (int q = 0; q < 4; ++q) Bt[k * N + j + q] = s[q * K + k];
     }

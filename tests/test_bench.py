@@ -184,43 +184,6 @@ def test_optional_baselines_are_skipped_not_failed(tmp_path):
         sys.path.remove(str(tmp_path))
 
 
-def test_word2vec_adapter_turns_runs_into_records(monkeypatch):
-    """bench_word2vec.py has no run(quick); run.py's adapter calls its run_ours / run_gensim and
-    makes words/s records, gensim's skipped when it is not installed."""
-    import types
-    run = _load("run")
-    calls = []
-
-    def fake_run(name):
-        def run_side(sentences, seed, *rest):
-            calls.append((name, seed))
-            words = sum(map(len, sentences))
-            return {"words_per_second": words * (2.0 if name == "ours" else 1.0) + seed,
-                    "train_words_per_second": words * 3.0, "analogy": 0.1, "wordsim353": 0.2}
-        return run_side
-
-    fake = types.SimpleNamespace(
-        __name__="bench_word2vec", run_ours=fake_run("ours"), run_gensim=fake_run("gensim"),
-        w2v=types.SimpleNamespace(Word2VecConfig=lambda: types.SimpleNamespace(batch_size=16),
-                                  set_threads=lambda n: None))
-    recs = run._call_suite(fake, "smoke", 1)
-    by = {(r["what"], r["backend"]): r for r in recs}
-    ours = by[("word2vec vocab + training", "pybind11")]
-    assert ours["unit"] == "words/s" and ours["repeats"] == 1 and ours["median"] > 0
-    assert ours["size"].startswith("synthetic ")
-    gensim = by[("word2vec vocab + training", "gensim")]
-    if run.peers.optional("gensim") is None:
-        assert gensim["skipped"] and ("gensim", 1) not in calls
-    else:
-        assert gensim["median"] == pytest.approx(ours["median"] / 2, rel=0.01)
-    monkeypatch.setattr(run.peers, "optional", lambda name: None)
-    recs = run._call_suite(fake, "smoke", 1)
-    assert all(r.get("skipped") == "gensim is not installed" for r in recs if r["backend"] == "gensim")
-
-
-# ---------------------------------------------------------------------------------------------
-# compare
-
 def test_compare_flags_changes_beyond_the_measured_noise():
     report = _load("compare")
     old = {"records": [

@@ -19,7 +19,7 @@ import pytest
 
 from tinygrad_rep.backend import numpy_ref as ref
 
-from test_kernels import BACKENDS, run_child  # noqa: E402  (same module files, child checks)
+from test_kernels import BACKENDS, restore_threads, run_child  # noqa: E402, F401  (same module files, child checks; a fixture)
 
 # (M, N, K): tile tails, K block edges, narrow C, several slabs. Each runs with every
 # combination of transposes and accumulate (A and B alternate between the shapes' roles).
@@ -35,14 +35,6 @@ SHAPES = [
 DTYPES = [np.float32, np.float64]
 # pybind11 at every thread count (3 > cores: uneven shares), cffi (the same C) at two
 RUNS = [("pybind11", 1), ("pybind11", 2), ("pybind11", 3), ("cffi", 2)]
-
-
-@pytest.fixture
-def restore_threads():
-    saved = {name: be.get_num_threads() for name, be in BACKENDS.items()}
-    yield
-    for name, be in BACKENDS.items():
-        be.set_num_threads(saved[name])
 
 
 def operands(rng, M, N, K, batch, trans_a, trans_b, dtype):

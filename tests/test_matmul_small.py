@@ -21,7 +21,7 @@ import re
 import numpy as np
 import pytest
 
-from test_kernels import BACKENDS, ROOT, run_child
+from test_kernels import BACKENDS, ROOT, restore_threads, run_child  # noqa: F401  (restore_threads: a fixture)
 
 SOURCE = (ROOT / "csrc" / "matmul_small.c").read_text()
 SMALL_MAX = int(float(re.search(r"#define TR_MM_SMALL_MAX \(([\d.e+]+)\)", SOURCE).group(1)))
@@ -34,14 +34,6 @@ FLAGS = list(itertools.product([False, True], repeat=3))   # (trans_a, trans_b, 
 @pytest.fixture(params=sorted(BACKENDS))
 def be(request):
     return BACKENDS[request.param]
-
-
-@pytest.fixture
-def restore_threads():
-    saved = {name: b.get_num_threads() for name, b in BACKENDS.items()}
-    yield
-    for name, b in BACKENDS.items():
-        b.set_num_threads(saved[name])
 
 
 def operands(rng, M, N, K, trans_a, trans_b, dtype, batch=None):
