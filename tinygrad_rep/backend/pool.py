@@ -25,9 +25,10 @@ reference, so a free array is released at once and an array in use lives on with
 
 Metadata: a user may change a returned array's metadata in place (`y.shape = ...`,
 `y.dtype = ...`, `y.resize(..., refcheck=False)`, which even moves its memory). So each entry
-keeps what the pool handed out (data address, shape, strides, dtype) and a free array is reused
-only if it still has exactly that, and is still C-contiguous, writeable and its own memory;
-otherwise the pool forgets it.
+keeps what the pool handed out (shape, strides, dtype) and a free array is reused only if it
+still has exactly that, and is still C-contiguous, writeable and its own memory; otherwise the
+pool forgets it. (Its data address is not compared: an array resized away and back owns a
+buffer of the right size wherever it now is, and reading the address cost 0.8 us a call.)
 
 Off switch: TINYGRAD_REP_POOL=0 in the environment, or set_enabled(False) (which also empties
 the pool). Every array the pool returns is C-contiguous, aligned and writeable, with
@@ -45,7 +46,7 @@ PER_KEY = 8           # arrays kept per (shape, dtype): the scan checks each one
 _getrefcount = sys.getrefcount
 _np_empty = np.empty
 _lock = threading.Lock()
-_lists = {}           # (shape, dtype) -> [(array, address, strides), ...], oldest first
+_lists = {}           # (shape, dtype) -> [(array, strides), ...], oldest first
 _bytes = 0            # bytes of every array in _lists (free or in use)
 _stats = {"hits": 0, "misses": 0}
 
@@ -66,15 +67,15 @@ def _count_in_scan(entries):
 
 
 def _entry(a):
-    return (a, a.ctypes.data, a.strides)
+    return (a, a.strides)
 
 
 def _unchanged(entry, shape, dtype):
     """Whether a pooled array still is exactly what the pool handed out."""
-    a, address, strides = entry
+    a, strides = entry
     f = a.flags
     return (a.shape == shape and a.dtype == dtype and a.strides == strides and a.base is None
-            and f.c_contiguous and f.writeable and f.owndata and a.ctypes.data == address)
+            and f.c_contiguous and f.writeable and f.owndata and f.aligned)
 
 
 def _calibrate():
