@@ -57,7 +57,7 @@ test: $(STAMP) torch browser
 	CI_PROFILE=$${CI:+ci}; TINYGRAD_REP_HYPOTHESIS_PROFILE=$${TINYGRAD_REP_HYPOTHESIS_PROFILE:-$${CI_PROFILE:-dev}} \
 	  $(PY) -m pytest -q -p no:cacheprovider tests
 
-bench: $(STAMP)
+bench: $(STAMP) torch data
 	$(PY) -m pip install -q -e '.[bench]'
 	$(VENV)/bin/tinygrad-rep bench all --update-readme
 
