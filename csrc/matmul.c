@@ -1078,7 +1078,8 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
     const size_t bytesB = round64((size_t)(p.kcb * p.ncw) * es);
     const size_t bytesT = round64((size_t)(MR * NR) * es);
     const size_t shared = by_batch ? 0 : bytesA;
-    team_pins pins = {0, 0, 0};
+    team_pins pins;   /* only `active` is read unless pin_team fills the rest (no 4 KB zeroing per call) */
+    pins.active = 0;
     run_ctx ctx = {&p, A, B, C, batch, sA, sB, sC, NULL, NULL, 0, bytesA, bytesB, by_batch, &pins, {0, 0}};
     ctx.per_thread = bytesB + bytesT + (by_batch ? bytesA : 0);
     int kept;
