@@ -635,8 +635,10 @@ static void ukr_f64_avx2(int64_t kc, const void *a_, const void *b_, void *c_, i
 #ifndef TR_MM_KC_S
 #define TR_MM_KC_S 512
 #endif
+/* 384 for the float64 one (A panel 8 x 384 doubles, 24 KB): dgemm 1024^3 at 2 threads 209 ->
+ * 241 GFLOP/s, 1 thread unchanged. */
 #ifndef TR_MM_KC_D
-#define TR_MM_KC_D 256
+#define TR_MM_KC_D 384
 #endif
 
 /* {mr, nr, kc, element size, kernels...} */
