@@ -1,10 +1,12 @@
 """The blocked matmul path (packed slabs of A, work items handed out to threads) against numpy_ref.
 
-Shapes sit on and around every boundary the blocked path has: micro-tile tails of each SIMD level
-(rows MR = 12/8/6/4, columns NR = 32/24/16/8/4), the K block (256, split evenly), several A slabs
-(split along rows and along K: TINYGRAD_REP_MM_SLAB_BYTES shrinks the slab from its 8 MB in the
-child runs), narrow C (work items cut along rows), both transposes, accumulate and batches (whole matrices per thread,
-or threads sharing each matrix). Each result is checked against numpy_ref within the float
+Every shape is past the small path's limits (matmul_small.c takes C of up to 2^18 elements with
+M*N*K up to 2^26), and they sit on and around every boundary the blocked path has: micro-tile
+tails of each SIMD level (rows MR = 12/8/6/4, columns NR = 32/24/16/8/4), the K block (512 for
+AVX-512 float32, 384 for float64, 256 otherwise, split evenly), several A slabs (split along rows
+and along K: TINYGRAD_REP_MM_SLAB_BYTES shrinks the slab from its 8 MB in the child runs), narrow
+C (work items cut along rows), the halved work items that end a slab, both transposes, accumulate
+and batches (whole matrices per thread, or threads sharing each matrix). Each result is checked against numpy_ref within the float
 rounding bound of a length-K dot product, and is the same bit for bit with 1, 2 and 3 threads
 (every C element is computed by one thread in one fixed order) through both bindings.
 TINYGRAD_REP_MM_SIMD caps the SIMD level (avx2, default), so one machine runs every kernel set.
@@ -24,13 +26,13 @@ from test_kernels import BACKENDS, restore_threads, run_child  # noqa: E402, F40
 # (M, N, K): tile tails, K block edges, narrow C, several slabs. Each runs with every
 # combination of transposes and accumulate (A and B alternate between the shapes' roles).
 SHAPES = [
-    (95, 97, 257),     # one past the K block, tails in M and N at every level
-    (96, 96, 256),     # exact multiple of every MR and NR, one K block
-    (97, 95, 255),
-    (130, 33, 513),    # three K blocks (evenly 171), N one past a float32 panel
-    (13, 700, 300),    # few rows: one or two row tiles, many column items
-    (700, 17, 300),    # few columns: one column item, cut along rows
-    (200, 200, 700),
+    (521, 509, 257),     # one past a 256 K block, tails in M and N at every level
+    (528, 528, 512),     # a multiple of every MR, one K block of 512 (two of 256)
+    (515, 520, 385),     # one past a 384 K block
+    (520, 513, 1025),    # three K blocks of 512 (evenly 342), N one past a float32 panel
+    (13, 20200, 300),    # few rows: one or two row tiles, many column items
+    (20200, 17, 300),    # few columns: one column item, cut along rows
+    (600, 600, 700),
 ]
 DTYPES = [np.float32, np.float64]
 # pybind11 at every thread count (3 > cores: uneven shares), cffi (the same C) at two
@@ -45,9 +47,14 @@ def operands(rng, M, N, K, batch, trans_a, trans_b, dtype):
     return a, b, start
 
 
+def past_the_small_path(M, N, K):
+    return M * N > 2 ** 18 or M * N * K > 2 ** 26
+
+
 def check(M, N, K, dtype, trans_a, trans_b, accumulate, batch=None, seed=0):
     """Both bindings at every thread count: within the rounding bound of numpy_ref, and every
     result the same bits as the first."""
+    assert past_the_small_path(M, N, K), "the small path would take this shape"
     rng = np.random.default_rng(seed)
     a, b, start = operands(rng, M, N, K, batch, trans_a, trans_b, dtype)
     want = ref.matmul(a, b, out=start.copy() if accumulate else None, trans_a=trans_a, trans_b=trans_b,
@@ -78,8 +85,8 @@ def test_blocked_matmul_tails_and_blocks(shape, dtype, restore_threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape, batch", [((130, 140, 150), 4),     # small: whole matrices per thread
-                                          ((400, 300, 400), 3)],    # large: threads share each matrix
+@pytest.mark.parametrize("shape, batch", [((521, 509, 100), 4),     # under 2^25: whole matrices per thread
+                                          ((600, 500, 300), 3)],    # larger: threads share each matrix
                          ids=["per-thread", "shared"])
 def test_blocked_matmul_batches(shape, batch, dtype, restore_threads):
     check(*shape, dtype, trans_a=False, trans_b=True, accumulate=False, batch=batch)
@@ -96,7 +103,7 @@ def test_blocked_matmul_at_every_simd_level_over_small_slabs(level):
     if level != "highest":
         env["TINYGRAD_REP_MM_SIMD"] = level
     run = run_child(["-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-                     "-k", "tails_and_blocks and (95x97 or 700x17-float32) or shared-float64"], env=env)
+                     "-k", "tails_and_blocks and (521x509 or 20200x17-float32) or shared-float64"], env=env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout
 
