@@ -153,7 +153,7 @@ def write_report(results, out, plots=True):
              f"`{results.get('command')}`, mode {results.get('mode')}, started {results.get('created')}, "
              f"{results.get('seconds', 0):.0f} s. Main measurements with {results.get('threads')} thread(s) "
              f"for every library. Method: warm-up, then interleaved rounds (each implementation timed once "
-             f"per round, in turn); cells are median (min-max) over the rounds. One-thread measurements "
+             f"per round, in turn, the order rotating from round to round); cells are median (min-max) over the rounds. One-thread measurements "
              f"count the calling thread's CPU time (the time other processes held the core left out; the "
              f"wall time is in results.json), measurements with more threads the wall clock, each of their "
              f"rounds started once the process's other threads are idle (OpenBLAS's spin ~0.1 s after a "

@@ -374,6 +374,21 @@ def test_forward_rows_time_ours_and_torch_with_grad_mode_off_alike(monkeypatch):
     assert tr.is_grad_enabled()
 
 
+def test_interleaved_rounds_rotate_the_order():
+    """measure_group times every implementation once per round, each round starting one place
+    further on, so none always runs right after the same library (after OpenBLAS, for one)."""
+    timing = _load("timing")
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "ABC"}
+    fns["skipped"] = None
+    stats = timing.measure_group(fns, repeats=4, warmup=1, target=0.0)
+    assert set(stats) == {"A", "B", "C"}
+    assert all(s.repeats == 4 for s in stats.values())
+    warm = ["A", "A", "B", "B", "C", "C"]   # warm-up call, then the one that sizes a round
+    assert calls == warm + list("ABC" "BCA" "CAB" "ABC")
+    assert timing.measure_group({"A": None}, repeats=3) == {}
+
+
 def test_results_go_to_the_current_folder_outside_a_clone(tmp_path, monkeypatch):
     run = _load("run")
     assert run.default_out().startswith(os.path.join(BENCH, "results") + os.sep)
