@@ -79,11 +79,11 @@ def measure_group(fns, repeats=5, warmup=1, target=0.02, clock="wall", settled=F
     which fixes its calls per round (enough to last `target` seconds). Then `repeats` rounds run;
     in each round every implementation is timed once, in turn, so slow phases of a shared
     machine fall on all of them alike. The order rotates from round to round (A B C, B C A,
-    C A B, ...): what runs right after another library can pay for it. Measured: sgemm 1024^3
-    at 2 threads, the same build timed three times in a row after numpy (OpenBLAS), was
-    1.5-3% slower in first place than in second or third, in every run; without numpy, or
-    with 0.3 s more of idle time after settle, no place was slower. Rotating gives each
-    implementation each place equally often.
+    C A B, ...), so each implementation takes each place equally often. Why: sgemm 1024^3 at
+    2 threads, the same build timed three times in a row before numpy (OpenBLAS), was 1.5-3%
+    slower in first place than in second or third in 5 of 6 runs; without numpy, or with
+    0.3 s more of idle time after settle, no place was slower. (The cause is not pinned down:
+    timing calls one by one right after numpy's showed no penalty.)
 
     settled: before each implementation's warm-up and each of its rounds, wait until the other
     threads of the process are idle (see settle); for measurements with several threads.
