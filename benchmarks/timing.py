@@ -1,8 +1,8 @@
 """Timing: implementations of one thing timed side by side, in interleaved rounds, in one process.
 
 - `measure_group`: the implementations being compared are warmed up, then timed in interleaved
-  rounds with a rotating order (A B C, B C A, C A B, ...), so a burst of load from another process on these shared
-  machines hits all of them alike. Each round times enough calls to last at least `target`
+  rounds with a rotating order (A B C, B C A, C A B, ...), so a burst of load from another
+  process on these shared machines hits all of them alike. Each round times enough calls to last at least `target`
   seconds; the result per implementation is the median, min and max over the rounds of the time
   per call. Garbage collection is paused while timing, as timeit does.
 - Clock (`clock_for`): at one thread every library computes in the calling thread, so those
@@ -115,8 +115,8 @@ def measure_group(fns, repeats=5, warmup=1, target=0.02, clock="wall", settled=F
             numbers[name] = max(1, min(1_000_000, int(math.ceil(target / max(once, 1e-9)))))
         names = list(fns)
         for r in range(repeats if names else 0):
-            # Round r starts at the r-th implementation: each takes every place in turn, so
-            # none always runs right after the same one (see the docstring).
+            # Round r starts at the r-th implementation: each takes every place in turn
+            # (see the docstring).
             for name in names[r % len(names):] + names[:r % len(names)]:
                 setup, fn = fns[name]
                 if setup is not None:

@@ -376,7 +376,7 @@ def test_forward_rows_time_ours_and_torch_with_grad_mode_off_alike(monkeypatch):
 
 def test_interleaved_rounds_rotate_the_order():
     """measure_group times every implementation once per round, each round starting one place
-    further on, so none always runs right after the same library (after OpenBLAS, for one)."""
+    further on, so each takes every place in turn; skipped baselines (None) are left out."""
     timing = _load("timing")
     calls = []
     fns = {name: (lambda name=name: calls.append(name)) for name in "ABC"}

@@ -5,10 +5,11 @@ M*N*K up to 2^26), and they sit on and around every boundary the blocked path ha
 tails of each SIMD level (rows MR = 12/8/6/4, columns NR = 32/24/16/8/4), the K block (512 for
 AVX-512 float32, 384 for float64, 256 otherwise, split evenly), several A slabs (split along rows
 and along K: TINYGRAD_REP_MM_SLAB_BYTES shrinks the slab from its 8 MB in the child runs), narrow
-C (work items cut along rows), the halved work items that end a slab, both transposes, accumulate
-and batches (whole matrices per thread, or threads sharing each matrix). Each result is checked against numpy_ref within the float
-rounding bound of a length-K dot product, and is the same bit for bit with 1, 2 and 3 threads
-(every C element is computed by one thread in one fixed order) through both bindings.
+C (work items cut along rows), the halved work items that end a slab, both transposes,
+accumulate and batches (whole matrices per thread, or threads sharing each matrix). Each result
+is checked against numpy_ref within the float rounding bound of a length-K dot product, and is
+the same bit for bit with 1, 2 and 3 threads (every C element is computed by one thread in one
+fixed order) through both bindings.
 TINYGRAD_REP_MM_SIMD caps the SIMD level (avx2, default), so one machine runs every kernel set.
 The checks run in this process with the default slab, and in child processes with small slabs.
 """
@@ -22,6 +23,7 @@ import pytest
 from tinygrad_rep.backend import numpy_ref as ref
 
 from test_kernels import BACKENDS, restore_threads, run_child  # noqa: E402, F401  (same module files, child checks; a fixture)
+from test_matmul_small import SMALL_MAX, SMALL_MAX_C   # the small path's limits, read from matmul_small.c
 
 # (M, N, K): tile tails, K block edges, narrow C, several slabs. Each runs with every
 # combination of transposes and accumulate (A and B alternate between the shapes' roles).
@@ -48,7 +50,7 @@ def operands(rng, M, N, K, batch, trans_a, trans_b, dtype):
 
 
 def past_the_small_path(M, N, K):
-    return M * N > 2 ** 18 or M * N * K > 2 ** 26
+    return M * N > SMALL_MAX_C or M * N * K > SMALL_MAX
 
 
 def check(M, N, K, dtype, trans_a, trans_b, accumulate, batch=None, seed=0):
