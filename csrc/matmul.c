@@ -25,7 +25,9 @@
  *    the rows) of the slab's part of C are cut into work items that the threads take from a
  *    shared counter, each packing its own B block into its own L2. No barrier between items:
  *    a thread that another process delays leaves its items to the others. Only large problems
- *    use threads (OpenMP); waits inside a call spin briefly instead of sleeping. Every C
+ *    use threads: a persistent worker team (team.c) whose workers spin between calls only
+ *    while calls come back to back, or OpenMP when another thread is using the team; waits
+ *    inside a call spin briefly instead of sleeping. Every C
  *    element is computed by one thread with the same K blocking and the same kernel, so
  *    results do not depend on the thread count.
  *  - Shapes the blocked path handles badly go elsewhere: matrix-vector products (M or N is 1)
@@ -36,6 +38,7 @@
 #endif
 #include "tinygrad_rep.h"
 #include "matmul_small.h"
+#include "team.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -1008,18 +1011,20 @@ static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 /* ------------------------------------------------------------------------------------------
  * One CPU per thread of the team, for the length of a large threaded call.
  *
- * Why: a passive OpenMP worker sleeps between calls, and on waking it (or on waking from a
- * pause itself) the caller's thread may be queued on the same CPU as the worker while another
- * CPU is idle: on a virtual machine the kernel may judge an idle virtual CPU unavailable. The
- * two then share a core until the load balancer steps in, milliseconds later. Measured on a
- * 2-core VM, sgemm 1024^3 at 2 threads with 20 ms pauses between calls: about every other call
- * ran at 1-thread speed (220-240 against 350-450 GFLOP/s); with the team pinned, every call
- * ran at 410-450, as OpenBLAS does (its workers spin between calls instead).
+ * Why: a worker sleeps between calls (unless they come back to back, see team.c), and on waking
+ * it (or on waking from a pause itself) the caller's thread may be queued on the same CPU as
+ * the worker while another CPU is idle: on a virtual machine the kernel may judge an idle
+ * virtual CPU unavailable. The two then share a core until the load balancer steps in,
+ * milliseconds later. Measured on a 2-core VM, sgemm 1024^3 at 2 threads with 20 ms pauses
+ * between calls: about every other call ran at 1-thread speed (220-240 against 350-450
+ * GFLOP/s); with the team pinned, every call ran at 410-450, as OpenBLAS does (its workers spin
+ * between calls instead).
  * The caller's thread is pinned to the CPU it is on for the call only (its own mask is restored
  * after it, so threads it starts later are not confined); worker t stays pinned to the t-th
  * allowed CPU after the caller's until the caller is found on another CPU. Taken from the
- * caller's saved mask, never from a worker's own: a worker the OpenMP runtime starts during a
- * call inherits the caller's one-CPU mask. TINYGRAD_REP_PIN_THREADS=0 turns it off.
+ * caller's saved mask, never from a worker's own: a worker started during a call (by team.c or
+ * the OpenMP runtime) inherits the caller's one-CPU mask. TINYGRAD_REP_PIN_THREADS=0 turns it
+ * off.
  * ------------------------------------------------------------------------------------------ */
 typedef struct {
     int active;                     /* the caller is pinned for this call */
@@ -1124,6 +1129,11 @@ static void run_thread(run_ctx *x, int tid, int nthr)
     }
 }
 
+static void run_thread_fn(void *x, int tid, int nthr)
+{
+    run_thread(x, tid, nthr);
+}
+
 static int thread_count(void)
 {
     int n = tr_get_num_threads();
@@ -1224,8 +1234,11 @@ static void gemm(int is_f64, int64_t batch, int64_t M, int64_t N, int64_t K, con
 #ifdef _OPENMP
     if (nt > 1) {
         if (work * (double)batch >= TR_MM_PIN_MIN) pin_team(&pins);
+        /* our own workers (see team.c); OpenMP's when another thread is using them */
+        if (!tr_team_run(run_thread_fn, &ctx, nt)) {
 #pragma omp parallel num_threads(nt)
-        run_thread(&ctx, omp_get_thread_num(), omp_get_num_threads());
+            run_thread(&ctx, omp_get_thread_num(), omp_get_num_threads());
+        }
         unpin_caller(&pins);
     } else
 #endif

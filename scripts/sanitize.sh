@@ -36,7 +36,7 @@ done
 
 if [ "$#" -eq 0 ]; then
     set -- tests/test_kernels.py tests/test_kernel_safety.py tests/test_adam_kernel.py tests/test_kernel_fuzz.py \
-        tests/test_matmul_small.py tests/test_matmul_large.py tests/test_rows_paths.py
+        tests/test_matmul_small.py tests/test_matmul_large.py tests/test_matmul_team.py tests/test_rows_paths.py
 fi
 TESTS=()
 for t in "$@"; do TESTS+=("$ROOT/$t"); done

@@ -1,0 +1,15 @@
+/* team.h: the persistent worker team that runs the threaded blocked matrix products of
+ * matmul.c (see team.c for why it is not an OpenMP parallel region). Internal: not part of
+ * tinygrad_rep.h, whose declarations are the bindings' API. */
+#ifndef TR_TEAM_H
+#define TR_TEAM_H
+
+typedef void (*tr_team_fn)(void *arg, int tid, int nthr);
+
+/* Runs fn(arg, tid, nthr) for every tid in 0..nthr-1, tid 0 in the calling thread and the
+ * others in the team's workers, and returns 1 once every one has returned. Returns 0 without
+ * calling fn when the team cannot take this call (nthr < 2, another thread is using the team,
+ * TINYGRAD_REP_TEAM=0, or a worker could not be started): the caller then runs fn another way. */
+int tr_team_run(tr_team_fn fn, void *arg, int nthr);
+
+#endif

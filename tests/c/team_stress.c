@@ -1,0 +1,94 @@
+/* team_stress.c: drives csrc/team.c directly, for tests/test_matmul_team.py (built there with
+ * ThreadSanitizer when the compiler has it, else plainly).
+ *
+ * Every call sums a strided share of an array per thread; the caller checks the total. Calls
+ * come back to back (workers spin between them), after pauses of 0-3 ms (they sleep, or are
+ * caught while spinning), with the thread count changing (the team grows; unused workers stay
+ * asleep), and from two threads at once (one of them is refused and sums alone, as matmul.c
+ * then runs OpenMP). Prints "ok <calls the team ran> <calls refused>" or exits 1. */
+#include "team.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define LEN 4096
+#define MAXT 5
+
+typedef struct {
+    const int64_t *data;
+    int64_t part[MAXT];
+} sum_job;
+
+static int64_t data[LEN];
+static int64_t want;
+
+static void sum_share(void *arg, int tid, int nthr)
+{
+    sum_job *j = arg;
+    int64_t s = 0;
+    for (int i = tid; i < LEN; i += nthr) s += j->data[i];
+    j->part[tid] = s;
+}
+
+static void pause_us(long us)
+{
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+}
+
+typedef struct {
+    int calls, ran, refused, wrong;
+} tally;
+
+static void one_call(tally *t, int nthr)
+{
+    sum_job j = {data, {0}};
+    if (tr_team_run(sum_share, &j, nthr))
+        ++t->ran;
+    else {
+        ++t->refused;
+        for (int tid = 0; tid < nthr; ++tid) sum_share(&j, tid, nthr);
+    }
+    int64_t total = 0;
+    for (int tid = 0; tid < nthr; ++tid) total += j.part[tid];
+    t->wrong += total != want;
+    ++t->calls;
+}
+
+static void *caller(void *arg)
+{
+    tally *t = arg;
+    for (int i = 0; i < 3000; ++i) {
+        one_call(t, 2 + i % (MAXT - 1));
+        if (i % 97 == 0) pause_us(i % 3 * 1000);
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    for (int i = 0; i < LEN; ++i) data[i] = (int64_t)i * 7919 % 1000003;
+    for (int i = 0; i < LEN; ++i) want += data[i];
+
+    tally alone = {0, 0, 0, 0};
+    caller(&alone);                              /* one caller: every call runs on the team */
+    if (alone.refused || alone.wrong) {
+        fprintf(stderr, "one caller: %d refused, %d wrong\n", alone.refused, alone.wrong);
+        return 1;
+    }
+
+    tally two[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    pthread_t th[2];
+    for (int k = 0; k < 2; ++k) pthread_create(&th[k], NULL, caller, &two[k]);
+    for (int k = 0; k < 2; ++k) pthread_join(th[k], NULL);
+    const int ran = two[0].ran + two[1].ran, refused = two[0].refused + two[1].refused;
+    if (two[0].wrong || two[1].wrong || ran + refused != 6000) {
+        fprintf(stderr, "two callers: %d wrong, %d calls\n", two[0].wrong + two[1].wrong, ran + refused);
+        return 1;
+    }
+    printf("ok %d %d\n", alone.ran + ran, refused);
+    return 0;
+}
