@@ -73,7 +73,7 @@ def test_team_and_openmp_paths_give_the_same_bits():
 
 
 _FORK_PROBE = """
-import os, numpy as np
+import os, signal, numpy as np
 from tinygrad_rep.backend import pybind as be
 be.set_num_threads(2)
 rng = np.random.default_rng(3)
@@ -81,6 +81,7 @@ a = rng.standard_normal((600, 600)).astype(np.float32)
 want = be.matmul(a, a)                      # the parent's team is running now
 pid = os.fork()
 if pid == 0:                                # the child: no workers yet; its first call starts them
+    signal.alarm(30)                        # a hung child dies (SIGALRM's default), never orphaned
     ok = all(np.array_equal(be.matmul(a, a), want) for _ in range(3))
     os._exit(0 if ok else 3)
 _, status = os.waitpid(pid, 0)
@@ -91,7 +92,8 @@ print(os.waitstatus_to_exitcode(status), np.array_equal(be.matmul(a, a), want))
 @LINUX_2CPU
 def test_a_forked_child_starts_a_team_of_its_own():
     """A child forked after the team started computes threaded products (the parent's workers
-    are gone there: waiting on them would hang, hence the timeout), and so does the parent."""
+    are gone there: waiting on them would hang; the child's alarm then kills it, and the
+    parent reports its signal), and so does the parent."""
     run = run_child(["-c", _FORK_PROBE], timeout=60)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["0", "True"]
