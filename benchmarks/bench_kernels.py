@@ -58,7 +58,7 @@ PLANS = {
     "quick": dict(sgemm=[64, 256], dgemm=[64], mlp=True, rows=[(256, 1000)], alloc=(1024, 1024),
                   multi=[256], repeats=3, target=0.005, copy_mb=32, fma_seconds=0.01, overhead_target=0.005),
     "full": dict(sgemm=[64, 128, 256, 512, 1024, 2048], dgemm=[64, 128, 256, 512, 1024], mlp=True,
-                 rows=[(4096, 4096), (256, 1000)], alloc=(4096, 4096), multi=[1024, 2048], multi_repeats=15,
+                 rows=[(4096, 4096), (256, 1000)], alloc=(4096, 4096), multi=[512, 1024, 2048], multi_repeats=15,
                  repeats=7, target=0.05, copy_mb=256, fma_seconds=0.02, overhead_target=0.02),
 }
 MLP_SHAPE = (256, 784, 256)  # M x K x N: a batch of 256 images through a 784 -> 256 layer
