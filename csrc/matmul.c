@@ -1037,14 +1037,8 @@ typedef struct {
 
 static int pin_enabled(void)
 {
-    static int cached;              /* 0: not read yet, 1: on, 2: off (racing reads agree) */
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (!v) {
-        const char *env = getenv("TINYGRAD_REP_PIN_THREADS");
-        v = env != NULL && strcmp(env, "0") == 0 ? 2 : 1;
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v == 1;
+    static int cached;
+    return tr_env_switch("TINYGRAD_REP_PIN_THREADS", &cached);
 }
 
 static void pin_team(team_pins *t)

@@ -31,14 +31,26 @@
 
 #include "team.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+int tr_env_switch(const char *name, int *cached)
+{
+    int v = __atomic_load_n(cached, __ATOMIC_RELAXED);   /* 0: not read yet, 1: on, 2: off */
+    if (!v) {                                             /* racing first reads agree */
+        const char *env = getenv(name);
+        v = env != NULL && strcmp(env, "0") == 0 ? 2 : 1;
+        __atomic_store_n(cached, v, __ATOMIC_RELAXED);
+    }
+    return v == 1;
+}
+
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,14 +195,8 @@ static int ensure_workers(int n)
 
 static int team_enabled(void)
 {
-    static int cached;                     /* 0: not read yet, 1: on, 2: off (racing reads agree) */
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (!v) {
-        const char *env = getenv("TINYGRAD_REP_TEAM");
-        v = env != NULL && strcmp(env, "0") == 0 ? 2 : 1;
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v == 1;
+    static int cached;
+    return tr_env_switch("TINYGRAD_REP_TEAM", &cached);
 }
 
 int tr_team_run(tr_team_fn fn, void *arg, int nthr)

@@ -12,4 +12,8 @@ typedef void (*tr_team_fn)(void *arg, int tid, int nthr);
  * TINYGRAD_REP_TEAM=0, or a worker could not be started): the caller then runs fn another way. */
 int tr_team_run(tr_team_fn fn, void *arg, int nthr);
 
+/* 0 when the environment variable `name` is "0", else 1: read at the first call with this
+ * `cached` (a static int of the caller's, 0 until then) and remembered. */
+int tr_env_switch(const char *name, int *cached);
+
 #endif
