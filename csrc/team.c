@@ -66,11 +66,13 @@ int tr_env_switch(const char *name, int *cached)
 #define LINGER_MAX_NS 1000000              /* ... and at most 1 ms */
 #define CATCH_SHARE 64                     /* else for 1/64 of it ... */
 #define CATCH_MAX_NS 20000                 /* ... and at most 20 us */
+#define SPIN_MARGIN_NS 20000              /* tr_team_spinning: still spinning 20 us from now */
 #define CALLER_SPINS 8192                  /* pauses before the caller yields (as matmul.c's waits) */
 
 typedef struct {                           /* one cache line per worker (aligned_alloc below) */
     _Alignas(64) uint32_t go;              /* bumped by the caller for each call this worker joins */
     uint32_t sleeping;                     /* 1 while the worker is in (or about to enter) futex wait */
+    int64_t spin_until;                    /* it spins for the next call until then (ns) */
     int tid;                               /* 1.. : its thread number in every call */
 } worker;
 
@@ -144,6 +146,7 @@ static void *worker_main(void *arg)
         job.fn(job.arg, me->tid, job.nthr);
         const int64_t done = now_ns();
         linger_until = done + linger_ns(job.t0, done, job.linger);
+        __atomic_store_n(&me->spin_until, linger_until, __ATOMIC_RELAXED);
         __atomic_sub_fetch(&g.pending, 1, __ATOMIC_RELEASE);
     }
     return NULL;
@@ -184,8 +187,10 @@ static int ensure_workers(int n)
             ok = pthread_create(&th, &attr, worker_main, w) == 0;
             pthread_attr_destroy(&attr);
         }
-        if (ok)
-            g.workers[g.started++] = w;
+        if (ok) {
+            __atomic_store_n(&g.workers[g.started], w, __ATOMIC_RELEASE);
+            __atomic_store_n(&g.started, g.started + 1, __ATOMIC_RELEASE);
+        }
         else
             free(w);
     }
@@ -199,6 +204,27 @@ static int team_enabled(void)
     return tr_env_switch("TINYGRAD_REP_TEAM", &cached);
 }
 
+/* A call starting at t0 comes back to back: within the window of the last call's end. */
+static int back_to_back(int64_t t0)
+{
+    return g.last_end != 0 && t0 - g.last_end <= g.last_window;
+}
+
+int tr_team_spinning(int nthr)
+{
+    if (nthr < 2 || nthr - 1 > TEAM_MAX || !team_enabled()) return 0;
+    /* Read without holding the team (a hint: relaxed loads); `started` only grows, but a
+     * worker's pointer may be written just after it, hence the check. */
+    const int n = __atomic_load_n(&g.started, __ATOMIC_ACQUIRE);
+    if (n < nthr - 1) return 0;
+    const int64_t soon = now_ns() + SPIN_MARGIN_NS;
+    for (int i = 0; i < nthr - 1; ++i) {
+        worker *w = __atomic_load_n(&g.workers[i], __ATOMIC_ACQUIRE);
+        if (w == NULL || __atomic_load_n(&w->spin_until, __ATOMIC_RELAXED) < soon) return 0;
+    }
+    return 1;
+}
+
 int tr_team_run(tr_team_fn fn, void *arg, int nthr)
 {
     if (nthr < 2 || nthr - 1 > TEAM_MAX || !team_enabled()) return 0;
@@ -209,7 +235,7 @@ int tr_team_run(tr_team_fn fn, void *arg, int nthr)
         return 0;
     }
     const int64_t t0 = now_ns();
-    g.job = (team_job){fn, arg, nthr, g.last_end != 0 && t0 - g.last_end <= g.last_window, t0};
+    g.job = (team_job){fn, arg, nthr, back_to_back(t0), t0};
     g.pending = nthr - 1;
     for (int i = 0; i < nthr - 1; ++i) {
         worker *w = g.workers[i];
@@ -234,6 +260,12 @@ int tr_team_run(tr_team_fn fn, void *arg, int nthr)
 }
 
 #else   /* no futex: every threaded product uses OpenMP */
+
+int tr_team_spinning(int nthr)
+{
+    (void)nthr;
+    return 0;
+}
 
 int tr_team_run(tr_team_fn fn, void *arg, int nthr)
 {

@@ -12,6 +12,10 @@ typedef void (*tr_team_fn)(void *arg, int tid, int nthr);
  * TINYGRAD_REP_TEAM=0, or a worker could not be started): the caller then runs fn another way. */
 int tr_team_run(tr_team_fn fn, void *arg, int nthr);
 
+/* 1 when the workers a call of nthr threads needs are all spinning for the next call (each on
+ * a CPU of its own, for 20 us more at least): no sleeping worker would have to be woken. */
+int tr_team_spinning(int nthr);
+
 /* 0 when the environment variable `name` is "0", else 1: read at the first call with this
  * `cached` (a static int of the caller's, 0 until then) and remembered. */
 int tr_env_switch(const char *name, int *cached);

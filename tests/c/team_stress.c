@@ -5,7 +5,10 @@
  * come back to back (workers spin between them), after pauses of 0-3 ms (they sleep, or are
  * caught while spinning), with the thread count changing (the team grows; unused workers stay
  * asleep), and from two threads at once (one of them is refused and sums alone, as matmul.c
- * then runs OpenMP). Prints "ok <calls the team ran> <calls refused>" or exits 1. */
+ * then runs OpenMP), each caller asking tr_team_spinning before its calls. First, the spin
+ * policy: after a 16 ms call that came back to back the worker is spinning (for 1 ms), after
+ * a pause of 5 ms it is not, nor after a first call. Prints "ok <calls the team ran> <calls
+ * refused>" or exits 1. */
 #include "team.h"
 
 #include <pthread.h>
@@ -33,6 +36,29 @@ static void sum_share(void *arg, int tid, int nthr)
     j->part[tid] = s;
 }
 
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void busy_16ms(void *arg, int tid, int nthr)
+{
+    (void)tid;
+    (void)nthr;
+    const double end = *(const double *)arg;
+    while (seconds() < end) {
+    }
+}
+
+/* 1 when the team ran a 16 ms call */
+static int long_call(void)
+{
+    double end = seconds() + 0.016;
+    return tr_team_run(busy_16ms, &end, 2);
+}
+
 static void pause_us(long us)
 {
     struct timespec ts = {0, us * 1000};
@@ -40,7 +66,7 @@ static void pause_us(long us)
 }
 
 typedef struct {
-    int calls, ran, refused, wrong;
+    int calls, ran, refused, wrong, spinning;
 } tally;
 
 static void one_call(tally *t, int nthr)
@@ -62,6 +88,7 @@ static void *caller(void *arg)
 {
     tally *t = arg;
     for (int i = 0; i < 3000; ++i) {
+        t->spinning += tr_team_spinning(2 + i % (MAXT - 1));
         one_call(t, 2 + i % (MAXT - 1));
         if (i % 97 == 0) pause_us(i % 3 * 1000);
     }
@@ -73,14 +100,25 @@ int main(void)
     for (int i = 0; i < LEN; ++i) data[i] = (int64_t)i * 7919 % 1000003;
     for (int i = 0; i < LEN; ++i) want += data[i];
 
-    tally alone = {0, 0, 0, 0};
+    /* the spin policy (before the stress: nothing else runs) */
+    const int first = long_call(), first_spins = tr_team_spinning(2);
+    const int second = long_call(), second_spins = tr_team_spinning(2);
+    pause_us(5000);
+    const int rested_spins = tr_team_spinning(2);
+    if (!first || !second || first_spins || !second_spins || rested_spins) {
+        fprintf(stderr, "spin policy: ran %d %d, spinning after the first call %d, after the second %d,"
+                " after 5 ms %d\n", first, second, first_spins, second_spins, rested_spins);
+        return 1;
+    }
+
+    tally alone = {0, 0, 0, 0, 0};
     caller(&alone);                              /* one caller: every call runs on the team */
     if (alone.refused || alone.wrong) {
         fprintf(stderr, "one caller: %d refused, %d wrong\n", alone.refused, alone.wrong);
         return 1;
     }
 
-    tally two[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    tally two[2] = {{0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}};
     pthread_t th[2];
     for (int k = 0; k < 2; ++k) pthread_create(&th[k], NULL, caller, &two[k]);
     for (int k = 0; k < 2; ++k) pthread_join(th[k], NULL);
