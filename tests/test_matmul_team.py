@@ -4,8 +4,8 @@ What it must keep: the same bits as one thread and as the OpenMP path (TINYGRAD_
 every thread count, the team growing and shrinking in use; a working team in a child after fork()
 (the parent's workers do not exist there); idle workers that leave the CPU (they spin for at most
 1 ms after a call, and only after calls that came back to back); workers that take no signals.
-team.c itself is driven from C by tests/c/team_stress.c: one caller and two at once, pauses
-between calls, changing thread counts; under ThreadSanitizer where the compiler has it.
+team.c itself is driven from C by tests/c/team_stress.c: its spin policy, one caller and two at
+once, pauses between calls, changing thread counts; under ThreadSanitizer where the compiler has it.
 """
 import os
 import shutil
@@ -153,7 +153,7 @@ def _stress_binary(tmp_path):
     flags = ["-fsanitize=thread", "-O1", "-g"] if tsan else ["-O2"]
     exe = tmp_path / "team_stress"
     built = subprocess.run([cc, *flags, "-std=c11", "-Wall", "-Werror", "-I", str(ROOT / "csrc"),
-                            str(ROOT / "tests" / "c" / "team_stress.c"), str(ROOT / "csrc" / "team.c"),
+                            str(ROOT / "tests" / "c" / "team_stress.c"),   # it includes team.c
                             "-o", str(exe), "-pthread"], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     return exe, tsan

@@ -1,15 +1,18 @@
 /* team_stress.c: drives csrc/team.c directly, for tests/test_matmul_team.py (built there with
- * ThreadSanitizer when the compiler has it, else plainly).
+ * ThreadSanitizer when the compiler has it, else plainly). It includes team.c itself, so the
+ * checks can read the team's state.
  *
- * Every call sums a strided share of an array per thread; the caller checks the total. Calls
- * come back to back (workers spin between them), after pauses of 0-3 ms (they sleep, or are
- * caught while spinning), with the thread count changing (the team grows; unused workers stay
- * asleep), and from two threads at once (one of them is refused and sums alone, as matmul.c
- * then runs OpenMP), each caller asking tr_team_spinning before its calls. First, the spin
- * policy: after a 16 ms call that came back to back the worker is spinning (for 1 ms), after
- * a pause of 5 ms it is not, nor after a first call. Prints "ok <calls the team ran> <calls
- * refused>" or exits 1. */
-#include "team.h"
+ * First the spin policy, from that state (no check depends on when this thread gets a CPU
+ * back): how long workers spin after a call (1/16 of it, at most 1 ms, when it came back to
+ * back; else 1/64, at most 20 us); a call after a 5 ms pause is not back to back and leaves
+ * no worker spinning for tr_team_spinning; the next call is, and its worker spins 1 ms past
+ * its end. Then the stress: every call sums a strided share of an array per thread and the
+ * caller checks the total. Calls come back to back (workers spin between them), after pauses
+ * of 0-3 ms (they sleep, or are caught while spinning), with the thread count changing (the
+ * team grows; unused workers stay asleep), and from two threads at once (one of them is
+ * refused and sums alone, as matmul.c then runs OpenMP), each caller asking tr_team_spinning
+ * before its calls. Prints "ok <calls the team ran> <calls refused>" or exits 1. */
+#include "team.c"   /* the file itself, so that the checks can read its state (g, linger_ns) */
 
 #include <pthread.h>
 #include <stdint.h>
@@ -52,11 +55,11 @@ static void busy_16ms(void *arg, int tid, int nthr)
     }
 }
 
-/* 1 when the team ran a 16 ms call */
-static int long_call(void)
+/* 1 when the team ran a 16 ms call (of 2 threads, busy until *end) */
+static int long_call(double *end)
 {
-    double end = seconds() + 0.016;
-    return tr_team_run(busy_16ms, &end, 2);
+    *end = seconds() + 0.016;
+    return tr_team_run(busy_16ms, end, 2);
 }
 
 static void pause_us(long us)
@@ -100,14 +103,25 @@ int main(void)
     for (int i = 0; i < LEN; ++i) data[i] = (int64_t)i * 7919 % 1000003;
     for (int i = 0; i < LEN; ++i) want += data[i];
 
-    /* the spin policy (before the stress: nothing else runs) */
-    const int first = long_call(), first_spins = tr_team_spinning(2);
-    const int second = long_call(), second_spins = tr_team_spinning(2);
+    /* The spin policy, read from the team's own state (before the stress: nothing else runs),
+     * so that no check depends on when this thread gets a CPU back. */
+    if (linger_ns(0, 16000000, 1) != 1000000 || linger_ns(0, 640000, 1) != 40000
+        || linger_ns(0, 16000000, 0) != 20000 || linger_ns(0, 640000, 0) != 10000) {
+        fprintf(stderr, "spin policy: linger_ns\n");
+        return 1;
+    }
+    double end1, end2;
     pause_us(5000);
-    const int rested_spins = tr_team_spinning(2);
-    if (!first || !second || first_spins || !second_spins || rested_spins) {
-        fprintf(stderr, "spin policy: ran %d %d, spinning after the first call %d, after the second %d,"
-                " after 5 ms %d\n", first, second, first_spins, second_spins, rested_spins);
+    const int rested = tr_team_spinning(2);
+    const int first = long_call(&end1), first_linger = g.job.linger, first_spins = tr_team_spinning(2);
+    const int second = long_call(&end2), second_linger = g.job.linger;
+    /* the worker spins from the end of its share (after end2) for 1/16 of the call, capped at 1 ms */
+    const int64_t spin_until = __atomic_load_n(&g.workers[0]->spin_until, __ATOMIC_RELAXED);
+    if (!first || !second || rested || first_linger || first_spins || !second_linger
+        || spin_until < (int64_t)(end2 * 1e9) + LINGER_MAX_NS - 1000) {
+        fprintf(stderr, "spin policy: ran %d %d; after 5 ms spinning %d; first call back to back %d, then"
+                " spinning %d; second call back to back %d, spinning %.0f us past its end\n", first, second,
+                rested, first_linger, first_spins, second_linger, (spin_until - end2 * 1e9) / 1e3);
         return 1;
     }
 
