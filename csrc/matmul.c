@@ -829,29 +829,6 @@ typedef struct {
     int generation;                 /* barriers passed */
 } team_state;
 
-/* Pauses a thread spins while it waits for another thread of the call before it starts
- * yielding its CPU (about 0.1-0.2 ms at 10-25 ns per pause). */
-#ifndef TR_MM_SPINS
-#define TR_MM_SPINS 8192
-#endif
-
-/* One step of waiting for another thread of the same call: a pause, and after TR_MM_SPINS of
- * them a yield (the thread waited for may be queued behind this one, with more threads than
- * CPUs). */
-static inline void wait_step(int *spins)
-{
-    if (*spins < TR_MM_SPINS) {
-        ++*spins;
-#ifdef TR_MM_X86
-        _mm_pause();
-#endif
-    } else {
-#ifdef TR_MM_PIN
-        sched_yield();
-#endif
-    }
-}
-
 /* All nthr threads of the call meet here; what each wrote before is visible to all after.
  * Why not `omp barrier`: OMP_WAIT_POLICY=PASSIVE (set at import, so that our idle threads do
  * not spin on numpy's cores between calls) makes it sleep at once, and waking the sleeper cost
@@ -867,7 +844,7 @@ static void team_barrier(team_state *s, int nthr)
         __atomic_store_n(&s->generation, gen + 1, __ATOMIC_RELEASE);
         return;
     }
-    for (int spins = 0; __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE) == gen;) wait_step(&spins);
+    for (int spins = 0; __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE) == gen;) tr_wait_step(&spins);
 }
 
 /* Pack the A panels of tile rows t0..t1-1, K block b, into the slab (ns tile rows from tile row
@@ -905,7 +882,7 @@ static void need_a_panel(const problem *p, const char *A, char *slabA, int64_t *
         return;
     }
     for (int spins = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) != ready;)   /* another thread packs it now */
-        wait_step(&spins);
+        tr_wait_step(&spins);
 }
 
 /* Columns jc..jc+nc-1 of work item column c (of nchunk + p->tail): chunk c of width p->ncw,

@@ -48,14 +48,12 @@ int tr_env_switch(const char *name, int *cached)
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
+#if defined(__x86_64__) || defined(__i386__)   /* immintrin.h: included by team.h */
 #define team_pause() _mm_pause()
 #else
 #define team_pause() ((void)0)
@@ -67,7 +65,6 @@ int tr_env_switch(const char *name, int *cached)
 #define CATCH_SHARE 64                     /* else for 1/64 of it ... */
 #define CATCH_MAX_NS 20000                 /* ... and at most 20 us */
 #define SPIN_MARGIN_NS 20000              /* tr_team_spinning: still spinning 20 us from now */
-#define CALLER_SPINS 8192                  /* pauses before the caller yields (as matmul.c's waits) */
 
 typedef struct {                           /* one cache line per worker (aligned_alloc below) */
     _Alignas(64) uint32_t go;              /* bumped by the caller for each call this worker joins */
@@ -245,14 +242,7 @@ int tr_team_run(tr_team_fn fn, void *arg, int nthr)
     fn(arg, 0, nthr);
     /* The workers' shares end about when this one does (work is shared out item by item), so the
      * wait is short: spin, then yield to a worker that may be queued on this CPU. */
-    for (int spins = 0; __atomic_load_n(&g.pending, __ATOMIC_ACQUIRE) != 0;) {
-        if (spins < CALLER_SPINS) {
-            ++spins;
-            team_pause();
-        } else {
-            sched_yield();
-        }
-    }
+    for (int spins = 0; __atomic_load_n(&g.pending, __ATOMIC_ACQUIRE) != 0;) tr_wait_step(&spins);
     g.last_end = now_ns();
     g.last_window = linger_ns(t0, g.last_end, 1);
     __atomic_store_n(&g.busy, 0, __ATOMIC_RELEASE);
